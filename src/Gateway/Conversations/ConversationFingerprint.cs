@@ -1,0 +1,30 @@
+namespace LlamaGateway.Conversations;
+
+/// <summary>
+/// Canonical identity of a request's prompt: a hash of the system prompt and tools (the prefix key), then a hash chain
+/// with one link per message, so a later turn of the same conversation extends an earlier one's chain.
+/// Hashes are over canonical content (role, block type, text/tool fields), never raw bytes or cache_control.
+/// </summary>
+internal sealed class ConversationFingerprint
+{
+    /// <summary>Hash of the normalized system prompt and tool definitions.</summary>
+    public required ulong PrefixKey { get; init; }
+
+    /// <summary><c>Chain[i]</c> is the hash of the prefix plus messages 0..i.</summary>
+    public required ulong[] Chain { get; init; }
+
+    /// <summary>Approximate prompt size in characters of canonical text (used before token counts are known).</summary>
+    public required int PromptChars { get; init; }
+
+    /// <summary>Number of tool definitions in the request.</summary>
+    public required int ToolCount { get; init; }
+
+    /// <summary>The model name the client asked for (empty when absent).</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The request's max_tokens (or max_completion_tokens / n_predict), -1 when absent.</summary>
+    public required int MaxTokens { get; init; }
+
+    /// <summary>Hash of everything up to and including the last message (the prefix key when there are none).</summary>
+    public ulong Tip => Chain.Length == 0 ? PrefixKey : Chain[^1];
+}

@@ -1,0 +1,25 @@
+namespace LlamaGateway.Usage;
+
+/// <summary>
+/// What an upstream reported about one request's token use. llama-server's <c>timings.prompt_n</c> counts only the
+/// prompt tokens it re-computed; <c>timings.cache_n</c> counts those it reused from the slot's KV cache.
+/// </summary>
+internal sealed class UpstreamUsage
+{
+    /// <summary>Prompt tokens in total (re-computed + cached), or -1 when unknown.</summary>
+    public int PromptTokens { get; set; } = -1;
+
+    /// <summary>Prompt tokens served from the KV cache, or -1 when unknown.</summary>
+    public int CachedTokens { get; set; } = -1;
+
+    /// <summary>Generated tokens, or -1 when unknown.</summary>
+    public int OutputTokens { get; set; } = -1;
+
+    /// <summary>Milliseconds the upstream spent on prefill of the re-computed tokens, or -1 when unknown.</summary>
+    public double PromptMilliseconds { get; set; } = -1;
+
+    /// <summary>Prompt tokens the upstream had to re-compute (prompt minus cached), or -1 when unknown.</summary>
+    public int RecomputedTokens => PromptTokens < 0 ? -1 : CachedTokens < 0 ? PromptTokens : Math.Max(0, PromptTokens - CachedTokens);
+
+    public bool HasAny => PromptTokens >= 0 || OutputTokens >= 0;
+}
