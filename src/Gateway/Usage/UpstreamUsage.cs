@@ -22,4 +22,28 @@ internal sealed class UpstreamUsage
     public int RecomputedTokens => PromptTokens < 0 ? -1 : CachedTokens < 0 ? PromptTokens : Math.Max(0, PromptTokens - CachedTokens);
 
     public bool HasAny => PromptTokens >= 0 || OutputTokens >= 0;
+
+    /// <summary>Takes every known value of <paramref name="other"/>, keeping ours where it knows nothing.</summary>
+    public void CopyFrom(UpstreamUsage other)
+    {
+        if (other.PromptTokens >= 0)
+        {
+            PromptTokens = other.PromptTokens;
+        }
+
+        if (other.CachedTokens >= 0)
+        {
+            CachedTokens = other.CachedTokens;
+        }
+
+        if (other.OutputTokens >= 0)
+        {
+            OutputTokens = other.OutputTokens;
+        }
+
+        if (other.PromptMilliseconds >= 0)
+        {
+            PromptMilliseconds = other.PromptMilliseconds;
+        }
+    }
 }

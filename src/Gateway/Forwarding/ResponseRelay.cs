@@ -1,0 +1,336 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using LlamaGateway.Errors;
+using LlamaGateway.Hosting;
+using LlamaGateway.Pipeline;
+using LlamaGateway.Streaming;
+using LlamaGateway.Translation;
+using Microsoft.Extensions.Options;
+
+namespace LlamaGateway.Forwarding;
+
+/// <summary>
+/// Stage 5b: carries the upstream's response to the client. Streams go event by event (flushed each time), through
+/// the Anthropic translator when the request was translated; usage is read on the way. A stream that breaks, stalls
+/// or ends early ends with an error event in the client's dialect rather than a silent truncation.
+/// </summary>
+internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
+{
+    private const int MaxJsonResponseBytes = 64 * 1024 * 1024;
+
+    public async Task RelayAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    {
+        var status = (int)upstream.StatusCode;
+        request.UpstreamStatus = status;
+        request.UpstreamResponded = true;
+        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
+        if (status >= 400)
+        {
+            await RelayErrorAsync(http, request, upstream);
+        }
+        else if (string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            await RelayStreamAsync(http, request, upstream);
+        }
+        else
+        {
+            await RelayJsonAsync(http, request, upstream);
+        }
+    }
+
+    private async Task RelayStreamAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    {
+        var timeouts = options.CurrentValue.Timeouts;
+        var response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        await response.StartAsync(http.RequestAborted);
+
+        var writer = response.BodyWriter;
+        var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
+        var sawEnd = false;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        Stream? body = null;
+        SseEventReader? events = null;
+        var first = true;
+        try
+        {
+            body = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
+            events = new SseEventReader(body);
+            while (true)
+            {
+                // The first event waits out the prefill, which may take minutes for a cold prompt.
+                deadline.CancelAfter(TimeSpan.FromSeconds(first ? timeouts.FirstByteSeconds : timeouts.StreamIdleSeconds));
+                if (!await events.ReadNextAsync(deadline.Token))
+                {
+                    break;
+                }
+
+                first = false;
+                var data = events.Data.Span;
+                if (translator is not null)
+                {
+                    if (data.SequenceEqual("[DONE]"u8))
+                    {
+                        translator.OnDone(writer);
+                        sawEnd = true;
+                    }
+                    else if (data.Length > 0)
+                    {
+                        translator.OnChunk(data, writer);
+                    }
+                }
+                else
+                {
+                    writer.Write(events.RawEvent.Span);
+                    sawEnd |= IsEndOfStream(request.ClientDialect, events.EventName.Span, data);
+                    TapUsage(request, events.EventName.Span, data);
+                }
+
+                if (writer.CanGetUnflushedBytes)
+                {
+                    request.ResponseBytes += writer.UnflushedBytes;
+                }
+
+                var flush = await writer.FlushAsync(http.RequestAborted);
+                if (flush.IsCanceled || flush.IsCompleted)
+                {
+                    return;
+                }
+            }
+
+            if (translator is not null)
+            {
+                request.Usage.CopyFrom(translator.Usage);
+                sawEnd = translator.Completed;
+            }
+
+            if (!sawEnd)
+            {
+                await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamError,
+                    $"Upstream '{request.Lease!.Instance.Name}' ended the stream before the response was complete.");
+            }
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client disconnected: returning drops the upstream response, which closes the connection so
+            // llama-server stops generating and frees the slot.
+            request.Fail(ApiErrorKind.Internal, "client disconnected");
+        }
+        catch (OperationCanceledException)
+        {
+            var seconds = first ? timeouts.FirstByteSeconds : timeouts.StreamIdleSeconds;
+            var message = first
+                ? $"Upstream '{request.Lease!.Instance.Name}' sent no event within {seconds:0.#} s (Gateway:Timeouts:FirstByteSeconds)."
+                : $"Upstream '{request.Lease!.Instance.Name}' went silent for {seconds:0.#} s mid-stream (Gateway:Timeouts:StreamIdleSeconds).";
+            await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamTimeout, message);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
+        {
+            await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamError,
+                $"Upstream '{request.Lease!.Instance.Name}' failed mid-stream: {ex.Message}");
+        }
+        finally
+        {
+            if (translator is not null && request.Usage.PromptTokens < 0)
+            {
+                request.Usage.CopyFrom(translator.Usage);
+            }
+
+            events?.Dispose();
+            body?.Dispose();
+        }
+    }
+
+    private static async Task EndWithErrorAsync(HttpContext http, GatewayRequestContext request, ApiErrorKind kind, string message)
+    {
+        request.Fail(kind, message);
+        if (http.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        StreamErrorEvent.Write(http.Response.BodyWriter, request.ClientDialect, kind, message);
+        try
+        {
+            await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static bool IsEndOfStream(ApiDialect dialect, ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data) =>
+        dialect == ApiDialect.Anthropic
+            ? eventName.SequenceEqual("message_stop"u8) || eventName.SequenceEqual("error"u8)
+            : data.SequenceEqual("[DONE]"u8) || data.StartsWith("{\"error\""u8);
+
+    private static void TapUsage(GatewayRequestContext request, ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data)
+    {
+        if (request.ClientDialect == ApiDialect.Anthropic)
+        {
+            if (eventName.SequenceEqual("message_start"u8) || eventName.SequenceEqual("message_delta"u8))
+            {
+                UpstreamUsageReader.ReadAnthropicEvent(data, request.Usage);
+            }
+        }
+        else if (data.IndexOf("\"timings\""u8) >= 0 || data.IndexOf("\"usage\""u8) >= 0)
+        {
+            UpstreamUsageReader.ReadOpenAi(data, request.Usage);
+        }
+    }
+
+    private static async Task RelayJsonAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    {
+        using var body = await ReadBoundedAsync(upstream, http.RequestAborted);
+        if (body is null)
+        {
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError,
+                $"Upstream '{request.Lease!.Instance.Name}' sent a response larger than {MaxJsonResponseBytes:N0} bytes.");
+            return;
+        }
+
+        var response = http.Response;
+        response.StatusCode = (int)upstream.StatusCode;
+        response.ContentType = "application/json";
+        if (request.TranslateResponse)
+        {
+            using var translated = new PooledBuffer(body.WrittenCount + 256);
+            if (!OpenAiToAnthropicResponse.Translate(body.WrittenSpan, request.Model, translated, request.Usage))
+            {
+                request.Fail(ApiErrorKind.UpstreamError, "untranslatable response");
+                await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError,
+                    $"Upstream '{request.Lease!.Instance.Name}' sent a chat completion the gateway could not translate.");
+                return;
+            }
+
+            await WriteAllAsync(http, translated.WrittenMemory, request);
+            return;
+        }
+
+        if (request.Route == ApiRoute.Messages)
+        {
+            UpstreamUsageReader.ReadAnthropicMessage(body.WrittenSpan, request.Usage);
+        }
+        else if (request.Route != ApiRoute.CountTokens)
+        {
+            UpstreamUsageReader.ReadOpenAi(body.WrittenSpan, request.Usage);
+        }
+
+        await WriteAllAsync(http, body.WrittenMemory, request);
+    }
+
+    private static async Task RelayErrorAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    {
+        using var body = await ReadBoundedAsync(upstream, http.RequestAborted);
+        var status = (int)upstream.StatusCode;
+        var instance = request.Lease!.Instance;
+        var upstreamMessage = body is null ? null : ExtractErrorMessage(body.WrittenSpan);
+        var upstreamDialect = request.TranslateResponse ? ApiDialect.OpenAi : instance.Dialect;
+        request.Fail(ApiErrorKind.UpstreamError, $"upstream status {status}");
+
+        // Same dialect on both sides: the upstream's own error body is already in the client's format.
+        if (upstreamDialect == request.ClientDialect && body is not null && upstreamMessage is not null && status is not (401 or 403))
+        {
+            http.Response.StatusCode = status;
+            http.Response.ContentType = "application/json";
+            await WriteAllAsync(http, body.WrittenMemory, request);
+            return;
+        }
+
+        var (kind, message) = status switch
+        {
+            401 or 403 => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' rejected the gateway's credentials (HTTP {status}); check Gateway:Upstreams ApiKey for it."),
+            429 => (ApiErrorKind.RateLimited, $"Upstream '{instance.Name}' is rate limiting: {upstreamMessage}"),
+            503 => (ApiErrorKind.Overloaded, $"Upstream '{instance.Name}' is unavailable (HTTP 503, e.g. still loading the model): {upstreamMessage}"),
+            >= 400 and < 500 => (ApiErrorKind.InvalidRequest, $"Upstream '{instance.Name}' rejected the request (HTTP {status}): {upstreamMessage}"),
+            _ => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed (HTTP {status}): {upstreamMessage}"),
+        };
+        await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, message);
+    }
+
+    /// <summary>Reads <c>error.message</c> (OpenAI and Anthropic) or a bare string body; never throws.</summary>
+    internal static string? ExtractErrorMessage(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return body.Length == 0 ? null : Encoding.UTF8.GetString(body[..Math.Min(body.Length, 500)]);
+            }
+
+            var depth = reader.CurrentDepth;
+            var inError = false;
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    if (!inError && reader.CurrentDepth == depth + 1 && reader.ValueTextEquals("error"u8))
+                    {
+                        reader.Read();
+                        if (reader.TokenType == JsonTokenType.String)
+                        {
+                            return reader.GetString();
+                        }
+
+                        inError = reader.TokenType == JsonTokenType.StartObject;
+                        continue;
+                    }
+
+                    if (inError && reader.CurrentDepth == depth + 2 && reader.ValueTextEquals("message"u8))
+                    {
+                        reader.Read();
+                        return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    }
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return null;
+    }
+
+    private static async Task<PooledBuffer?> ReadBoundedAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
+    {
+        var buffer = new PooledBuffer((int)Math.Clamp(upstream.Content.Headers.ContentLength ?? 4096, 256, MaxJsonResponseBytes));
+        try
+        {
+            await using var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken);
+            while (true)
+            {
+                var memory = buffer.GetMemory(8192);
+                var read = await stream.ReadAsync(memory, cancellationToken);
+                if (read == 0)
+                {
+                    return buffer;
+                }
+
+                buffer.Advance(read);
+                if (buffer.WrittenCount > MaxJsonResponseBytes)
+                {
+                    buffer.Dispose();
+                    return null;
+                }
+            }
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task WriteAllAsync(HttpContext http, ReadOnlyMemory<byte> body, GatewayRequestContext request)
+    {
+        http.Response.ContentLength = body.Length;
+        request.ResponseBytes = body.Length;
+        await http.Response.Body.WriteAsync(body, http.RequestAborted);
+    }
+}

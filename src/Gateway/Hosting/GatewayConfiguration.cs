@@ -1,0 +1,50 @@
+namespace LlamaGateway.Hosting;
+
+internal static class GatewayConfiguration
+{
+    /// <summary>
+    /// Finds the gateway's <c>appsettings.json</c>: the working directory's, else the repository root's (the file
+    /// beside <c>Gateway.sln</c>), so <c>dotnet run --project src/Gateway</c> from a fresh clone reads the root config.
+    /// <c>GATEWAY_CONFIG</c> names another file.
+    /// </summary>
+    public static string? Locate(string workingDirectory, string baseDirectory)
+    {
+        var explicitPath = Environment.GetEnvironmentVariable("GATEWAY_CONFIG");
+        if (!string.IsNullOrEmpty(explicitPath))
+        {
+            return Path.GetFullPath(explicitPath);
+        }
+
+        if (File.Exists(Path.Combine(workingDirectory, "appsettings.json")))
+        {
+            return Path.Combine(workingDirectory, "appsettings.json");
+        }
+
+        for (var dir = new DirectoryInfo(baseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Gateway.sln")) && File.Exists(Path.Combine(dir.FullName, "appsettings.json")))
+            {
+                return Path.Combine(dir.FullName, "appsettings.json");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Adds the located file (reloading on change) ahead of environment variables and the command line.</summary>
+    public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args)
+    {
+        var path = Locate(Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
+        if (path is not null)
+        {
+            var sources = builder.Configuration.Sources;
+            sources.Clear();
+            builder.Configuration.AddJsonFile(path, optional: false, reloadOnChange: true);
+            builder.Configuration.AddEnvironmentVariables("ASPNETCORE_");
+            builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddCommandLine(args);
+        }
+
+        return builder;
+    }
+}

@@ -1,0 +1,86 @@
+using LlamaGateway.Normalization;
+using Microsoft.Extensions.Options;
+
+namespace LlamaGateway.Hosting;
+
+/// <summary>Start-up (and reload) validation whose messages name the configuration key to fix.</summary>
+internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        var errors = new List<string>();
+        if (options.Upstreams.Count == 0)
+        {
+            errors.Add("Gateway:Upstreams is empty: configure at least one upstream, e.g. --Gateway:Upstreams:0:BaseUrl=http://127.0.0.1:8080");
+        }
+
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < options.Upstreams.Count; i++)
+        {
+            var upstream = options.Upstreams[i];
+            var key = $"Gateway:Upstreams:{i}";
+            if (string.IsNullOrWhiteSpace(upstream.Name))
+            {
+                errors.Add($"{key}:Name is required (a short unique name such as \"gpu-1\")");
+            }
+            else if (!names.Add(upstream.Name))
+            {
+                errors.Add($"{key}:Name \"{upstream.Name}\" is used by another upstream; names must be unique");
+            }
+
+            if (!Uri.TryCreate(upstream.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                errors.Add($"{key}:BaseUrl must be an absolute http:// or https:// URL, got \"{upstream.BaseUrl}\"");
+            }
+
+            if (upstream.Slots is < 1 or > 1024)
+            {
+                errors.Add($"{key}:Slots must be between 1 and 1024 (llama-server -np), got {upstream.Slots}; leave it unset to discover it from /props");
+            }
+
+            if (!string.Equals(upstream.Dialect, "openai", StringComparison.OrdinalIgnoreCase) && !string.Equals(upstream.Dialect, "anthropic", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"{key}:Dialect must be \"openai\" or \"anthropic\", got \"{upstream.Dialect}\"");
+            }
+
+            if (upstream.MaxOutputTokens is < 1)
+            {
+                errors.Add($"{key}:MaxOutputTokens must be positive, got {upstream.MaxOutputTokens}");
+            }
+        }
+
+        if (!Enum.TryParse<BillingHeaderMode>(options.Normalization.BillingHeader, ignoreCase: true, out _))
+        {
+            errors.Add($"Gateway:Normalization:BillingHeader must be Replace, Strip or Keep, got \"{options.Normalization.BillingHeader}\"");
+        }
+
+        if (options.Normalization.BillingHeaderValue.Contains('\n', StringComparison.Ordinal))
+        {
+            errors.Add("Gateway:Normalization:BillingHeaderValue must be a single line");
+        }
+
+        if (options.Normalization.FoldSystemMessages is not ("Auto" or "Always" or "Never"))
+        {
+            errors.Add($"Gateway:Normalization:FoldSystemMessages must be Auto, Always or Never, got \"{options.Normalization.FoldSystemMessages}\"");
+        }
+
+        if (options.MaxRequestBodyBytes < 1024)
+        {
+            errors.Add($"Gateway:MaxRequestBodyBytes must be at least 1024, got {options.MaxRequestBodyBytes}");
+        }
+
+        CheckPositive(errors, "Gateway:Timeouts:ConnectSeconds", options.Timeouts.ConnectSeconds);
+        CheckPositive(errors, "Gateway:Timeouts:FirstByteSeconds", options.Timeouts.FirstByteSeconds);
+        CheckPositive(errors, "Gateway:Timeouts:StreamIdleSeconds", options.Timeouts.StreamIdleSeconds);
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckPositive(List<string> errors, string key, double value)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            errors.Add($"{key} must be a positive number of seconds, got {value}");
+        }
+    }
+}

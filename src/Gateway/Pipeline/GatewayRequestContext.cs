@@ -1,0 +1,92 @@
+using LlamaGateway.Conversations;
+using LlamaGateway.Errors;
+using LlamaGateway.Normalization;
+using LlamaGateway.Routing;
+using LlamaGateway.Usage;
+
+namespace LlamaGateway.Pipeline;
+
+/// <summary>
+/// Everything the stages of one model request share, set as a feature on the <see cref="HttpContext"/>:
+/// read + normalize -> identify -> route -> translate -> forward -> account. Each stage fills its part.
+/// </summary>
+internal sealed class GatewayRequestContext : IDisposable
+{
+    public GatewayRequestContext(ApiRoute route, long startTimestamp)
+    {
+        Route = route;
+        StartTimestamp = startTimestamp;
+    }
+
+    public ApiRoute Route { get; }
+
+    /// <summary>The dialect errors and responses must be written in.</summary>
+    public ApiDialect ClientDialect => Route.ClientDialect();
+
+    public long StartTimestamp { get; }
+
+    /// <summary>The configured user the caller authenticated as, or null when the gateway is open.</summary>
+    public string? User { get; set; }
+
+    /// <summary>Claude Code's <c>X-Claude-Code-Session-Id</c>, when sent.</summary>
+    public string? SessionId { get; set; }
+
+    public long RequestBytes { get; set; }
+
+    /// <summary>The normalized client body (stage 1).</summary>
+    public PooledBuffer? Body { get; set; }
+
+    public NormalizationOutcome Normalization { get; set; }
+
+    /// <summary>Canonical identity of the prompt (stage 2); null when the body is not a prompt we understand.</summary>
+    public ConversationFingerprint? Fingerprint { get; set; }
+
+    /// <summary>The chosen (instance, slot) and the lease that holds it (stage 3).</summary>
+    public RoutingLease? Lease { get; set; }
+
+    /// <summary>The body sent upstream (stage 4): translated or patched from <see cref="Body"/>.</summary>
+    public PooledBuffer? UpstreamBody { get; set; }
+
+    /// <summary>Path on the upstream, e.g. <c>/v1/chat/completions</c>.</summary>
+    public string UpstreamPath { get; set; } = "/";
+
+    /// <summary>Whether the response must be translated from OpenAI chat back to Anthropic messages.</summary>
+    public bool TranslateResponse { get; set; }
+
+    /// <summary>Whether the client asked for a streamed response.</summary>
+    public bool Stream { get; set; }
+
+    /// <summary>The model name the client asked for, echoed in translated responses.</summary>
+    public string Model { get; set; } = string.Empty;
+
+    /// <summary>What the upstream reported about token use (stage 5), read by accounting (stage 6).</summary>
+    public UpstreamUsage Usage { get; } = new();
+
+    public int UpstreamStatus { get; set; }
+
+    public long ResponseBytes { get; set; }
+
+    /// <summary>Set when the request failed; the first failure wins.</summary>
+    public ApiErrorKind? FailureKind { get; private set; }
+
+    public string? FailureMessage { get; private set; }
+
+    /// <summary>Whether any response byte has been produced by the upstream (so a retry would replay generation).</summary>
+    public bool UpstreamResponded { get; set; }
+
+    public void Fail(ApiErrorKind kind, string message)
+    {
+        if (FailureKind is null)
+        {
+            FailureKind = kind;
+            FailureMessage = message;
+        }
+    }
+
+    public void Dispose()
+    {
+        Lease?.Dispose();
+        Body?.Dispose();
+        UpstreamBody?.Dispose();
+    }
+}
