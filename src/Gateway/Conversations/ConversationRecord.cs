@@ -30,7 +30,11 @@ internal sealed class ConversationRecord(string id, ulong prefixKey, string? use
 
     public int Turns { get; set; }
 
+    /// <summary>Moves to another slot chosen for cache or load reasons (not counting failovers).</summary>
     public int Repins { get; set; }
+
+    /// <summary>Moves to another instance because the one it was pinned to was down or removed from configuration.</summary>
+    public int Failovers { get; set; }
 
     public long PromptTokens { get; set; }
 

@@ -5,8 +5,10 @@ using System.Text.Json;
 using LlamaGateway.Errors;
 using LlamaGateway.Hosting;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Reliability;
 using LlamaGateway.Streaming;
 using LlamaGateway.Translation;
+using LlamaGateway.Upstreams;
 using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Forwarding;
@@ -14,9 +16,11 @@ namespace LlamaGateway.Forwarding;
 /// <summary>
 /// Stage 5b: carries the upstream's response to the client. Streams go event by event (flushed each time), through
 /// the Anthropic translator when the request was translated; usage is read on the way. A stream that breaks, stalls
-/// or ends early ends with an error event in the client's dialect rather than a silent truncation.
+/// or ends early ends with an error event in the client's dialect rather than a silent truncation. What it sees is
+/// reported to <see cref="UpstreamHealth"/> (passive health), except failures the client or a shutdown caused.
+/// Never throws: an exception escaping into YARP would leave the client a bare 500 or a cut-off stream.
 /// </summary>
-internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
+internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, UpstreamHealth health, GatewayShutdown shutdown)
 {
     private const int MaxJsonResponseBytes = 64 * 1024 * 1024;
 
@@ -26,19 +30,47 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         request.UpstreamStatus = status;
         request.UpstreamResponded = true;
         var mediaType = upstream.Content.Headers.ContentType?.MediaType;
-        if (status >= 400)
+        var instance = request.Lease!.Instance;
+        try
         {
-            await RelayErrorAsync(http, request, upstream);
+            if (status >= 400)
+            {
+                await RelayErrorAsync(http, request, upstream);
+            }
+            else if (string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+            {
+                await RelayStreamAsync(http, request, upstream);
+            }
+            else
+            {
+                await RelayJsonAsync(http, request, upstream);
+            }
         }
-        else if (string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
         {
-            await RelayStreamAsync(http, request, upstream);
+            request.Fail(ApiErrorKind.Internal, "client disconnected");
         }
-        else
+        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
         {
-            await RelayJsonAsync(http, request, upstream);
+            // Reading a non-streamed body failed; nothing has been written to the client yet.
+            var (kind, message) = shutdown.DrainExpired.IsCancellationRequested
+                ? (ApiErrorKind.Overloaded, ShuttingDownMessage())
+                : ex is OperationCanceledException
+                    ? (ApiErrorKind.UpstreamTimeout, $"Upstream '{instance.Name}' went silent for {options.CurrentValue.Timeouts.StreamIdleSeconds:0.#} s while sending its response (Gateway:Timeouts:StreamIdleSeconds).")
+                    : (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed while sending its response: {ex.Message}");
+            if (kind != ApiErrorKind.Overloaded)
+            {
+                health.RequestFailed(instance, message);
+            }
+
+            request.Fail(kind, message);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, message, kind == ApiErrorKind.Overloaded ? TimeSpan.FromSeconds(5) : null);
         }
     }
+
+    /// <summary>The error every request cut off by the end of the drain time gets.</summary>
+    public string ShuttingDownMessage() =>
+        $"The gateway is shutting down and this request did not finish within {options.CurrentValue.Shutdown.DrainSeconds:0.#} s (Gateway:Shutdown:DrainSeconds); retry it.";
 
     private async Task RelayStreamAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
@@ -53,8 +85,9 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         var writer = response.BodyWriter;
         using var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
         var usage = new UpstreamUsageReader(request.Usage);
+        var instance = request.Lease!.Instance;
         var sawEnd = false;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
         Stream? body = null;
         SseEventReader? events = null;
         var first = true;
@@ -95,42 +128,65 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
                 }
             }
 
+            var truncated = $"Upstream '{instance.Name}' ended the stream before the response was complete.";
             if (translator is not null)
             {
-                // Ends the message; a stream that stopped without a finish reason becomes an error event there.
+                // Ends the message; a stream that stopped without a finish reason becomes an error event there. An
+                // error the upstream itself reported is an answer (the instance works), a cut-off stream is not.
+                var upstreamReportedError = translator.Failed;
                 translator.OnDone(writer);
                 request.Usage.CopyFrom(translator.Usage);
                 if (!translator.Completed)
                 {
-                    request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{request.Lease!.Instance.Name}' ended the stream before the response was complete.");
+                    request.Fail(ApiErrorKind.UpstreamError, truncated);
+                }
+
+                if (translator.Completed || upstreamReportedError)
+                {
+                    health.RequestSucceeded(instance);
+                }
+                else
+                {
+                    health.RequestFailed(instance, truncated);
                 }
 
                 await writer.FlushAsync(http.RequestAborted);
             }
             else if (!sawEnd)
             {
-                await EndWithErrorAsync(http, request, null, ApiErrorKind.UpstreamError,
-                    $"Upstream '{request.Lease!.Instance.Name}' ended the stream before the response was complete.");
+                health.RequestFailed(instance, truncated);
+                await EndWithErrorAsync(http, request, null, ApiErrorKind.UpstreamError, truncated);
+            }
+            else
+            {
+                health.RequestSucceeded(instance);
             }
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (http.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
             // The client disconnected: returning drops the upstream response, which closes the connection so
             // llama-server stops generating and frees the slot.
             request.Fail(ApiErrorKind.Internal, "client disconnected");
         }
+        catch (Exception ex) when (shutdown.DrainExpired.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            // Not the upstream's fault: the gateway is stopping and the drain time is over.
+            await EndWithErrorAsync(http, request, translator, ApiErrorKind.Overloaded, ShuttingDownMessage());
+        }
         catch (OperationCanceledException)
         {
             var seconds = first ? timeouts.FirstByteSeconds : timeouts.StreamIdleSeconds;
             var message = first
-                ? $"Upstream '{request.Lease!.Instance.Name}' sent no event within {seconds:0.#} s (Gateway:Timeouts:FirstByteSeconds)."
-                : $"Upstream '{request.Lease!.Instance.Name}' went silent for {seconds:0.#} s mid-stream (Gateway:Timeouts:StreamIdleSeconds).";
+                ? $"Upstream '{instance.Name}' sent no event within {seconds:0.#} s (Gateway:Timeouts:FirstByteSeconds)."
+                : $"Upstream '{instance.Name}' went silent for {seconds:0.#} s mid-stream (Gateway:Timeouts:StreamIdleSeconds).";
+            health.RequestFailed(instance, message);
             await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamTimeout, message);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or SseEventTooLargeException)
         {
-            await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamError,
-                $"Upstream '{request.Lease!.Instance.Name}' failed mid-stream: {ex.Message}");
+            var message = $"Upstream '{instance.Name}' failed mid-stream: {ex.Message}";
+            health.RequestFailed(instance, message);
+            await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamError, message);
         }
         finally
         {
@@ -207,9 +263,10 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         }
     }
 
-    private static async Task RelayJsonAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    private async Task RelayJsonAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
         using var body = await ReadBoundedAsync(upstream, http.RequestAborted);
+        health.RequestSucceeded(request.Lease!.Instance);
         if (body is null)
         {
             await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError,
@@ -248,12 +305,23 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         await WriteAllAsync(http, body.WrittenMemory, request);
     }
 
-    private static async Task RelayErrorAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
+    private async Task RelayErrorAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
         using var body = await ReadBoundedAsync(upstream, http.RequestAborted);
         var status = (int)upstream.StatusCode;
         var instance = request.Lease!.Instance;
         var upstreamMessage = body is null ? null : ExtractErrorMessage(body.WrittenSpan);
+
+        // A 4xx is the upstream working as it should (the request was at fault); a 5xx counts against the instance.
+        if (status >= 500)
+        {
+            health.RequestFailed(instance, $"HTTP {status}: {upstreamMessage}");
+        }
+        else
+        {
+            health.RequestSucceeded(instance);
+        }
+
         var upstreamDialect = request.TranslateResponse ? ApiDialect.OpenAi : instance.Dialect;
         request.Fail(ApiErrorKind.UpstreamError, $"upstream status {status}");
 
@@ -331,16 +399,23 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         return null;
     }
 
-    private static async Task<PooledBuffer?> ReadBoundedAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a whole non-streamed body, at most <see cref="MaxJsonResponseBytes"/> (null beyond). A body that stalls
+    /// for <c>StreamIdleSeconds</c>, or outlives the drain time, ends with an OperationCanceledException.
+    /// </summary>
+    private async Task<PooledBuffer?> ReadBoundedAsync(HttpResponseMessage upstream, CancellationToken cancellationToken)
     {
+        var idle = TimeSpan.FromSeconds(options.CurrentValue.Timeouts.StreamIdleSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, shutdown.DrainExpired);
         var buffer = new PooledBuffer((int)Math.Clamp(upstream.Content.Headers.ContentLength ?? 4096, 256, MaxJsonResponseBytes));
         try
         {
-            await using var stream = await upstream.Content.ReadAsStreamAsync(cancellationToken);
+            await using var stream = await upstream.Content.ReadAsStreamAsync(deadline.Token);
             while (true)
             {
                 var memory = buffer.GetMemory(8192);
-                var read = await stream.ReadAsync(memory, cancellationToken);
+                deadline.CancelAfter(idle);
+                var read = await stream.ReadAsync(memory, deadline.Token);
                 if (read == 0)
                 {
                     return buffer;

@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using LlamaGateway.Errors;
 using LlamaGateway.Hosting;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Reliability;
+using LlamaGateway.Upstreams;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -10,12 +12,15 @@ namespace LlamaGateway.Forwarding;
 
 /// <summary>
 /// Stage 5: sends the prepared request to the leased instance with YARP's forwarder and classifies failures into
-/// errors a user can act on (unreachable, timed out, refused).
+/// errors a user can act on (unreachable, timed out, refused). Only a failure to connect, when nothing reached the
+/// upstream and nothing reached the client, is reported as <see cref="ForwardOutcome.NotConnected"/> (retryable).
 /// </summary>
 internal sealed class UpstreamForwarder(
     IHttpForwarder forwarder,
     UpstreamHttpClient client,
     ResponseRelay relay,
+    UpstreamHealth health,
+    GatewayShutdown shutdown,
     IOptionsMonitor<GatewayOptions> options)
 {
     public async Task<ForwardOutcome> ForwardAsync(HttpContext http, GatewayRequestContext request)
@@ -32,24 +37,35 @@ internal sealed class UpstreamForwarder(
         };
 
         var transformer = new UpstreamHttpTransformer(request, relay);
-        var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, http.RequestAborted);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
+        var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
         if (error == ForwarderError.None)
         {
+            // The relay has written the response (or its error) and reported the instance's health.
             return ForwardOutcome.Completed;
         }
 
         var exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
-        if (http.RequestAborted.IsCancellationRequested || error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient)
+        if (http.RequestAborted.IsCancellationRequested || error is ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient)
         {
             request.Fail(ApiErrorKind.Internal, "client disconnected");
             return ForwardOutcome.ClientGone;
         }
 
-        if (error == ForwarderError.Request && !http.Response.HasStarted && IsConnectFailure(exception, out var why))
+        if (shutdown.DrainExpired.IsCancellationRequested)
         {
+            var stopping = relay.ShuttingDownMessage();
+            request.Fail(ApiErrorKind.Overloaded, stopping);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Overloaded, stopping, TimeSpan.FromSeconds(5));
+            return ForwardOutcome.Completed;
+        }
+
+        if (error == ForwarderError.Request && !http.Response.HasStarted && IsConnectFailure(exception, timeouts.ConnectSeconds, out var why))
+        {
+            // Not recorded as the request's failure: another instance may still serve it. Its reason lives on in the
+            // instance's LastError, which the final 503 quotes if none can.
             var message = $"Upstream '{instance.Name}' at {instance.DestinationPrefix} is unreachable: {why}.";
-            instance.MarkUnhealthy(message);
-            request.Fail(ApiErrorKind.UpstreamUnavailable, message);
+            health.Unreachable(instance, message);
             ResetResponse(http);
             return ForwardOutcome.NotConnected;
         }
@@ -61,6 +77,7 @@ internal sealed class UpstreamForwarder(
             ForwarderError.ResponseBodyDestination => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed while sending its response."),
             _ => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed: {exception?.GetBaseException().Message ?? error.ToString()}."),
         };
+        health.RequestFailed(instance, text);
         request.Fail(kind, text);
         await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, text);
         return ForwardOutcome.Completed;
@@ -72,28 +89,36 @@ internal sealed class UpstreamForwarder(
         http.Response.StatusCode = StatusCodes.Status200OK;
     }
 
-    /// <summary>True when the failure happened before any byte reached the upstream (safe to retry elsewhere).</summary>
-    private static bool IsConnectFailure(Exception? exception, out string reason)
+    /// <summary>
+    /// True only when no connection was made, so no byte of the request reached the upstream: refused, unresolvable,
+    /// unreachable, or the connect timeout. A connection that breaks after the request was written (reset, closed
+    /// early) is not one of these even though a SocketException may sit inside it: the upstream may already be
+    /// generating, and a request that crashes servers must not be carried to every instance in turn.
+    /// </summary>
+    internal static bool IsConnectFailure(Exception? exception, double connectSeconds, out string reason)
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
             switch (e)
             {
-                case SocketException socket:
-                    reason = socket.SocketErrorCode switch
+                case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } http:
+                    reason = (http.InnerException as SocketException)?.SocketErrorCode switch
                     {
                         SocketError.ConnectionRefused => "connection refused (is llama-server running?)",
                         SocketError.HostNotFound or SocketError.NoData => "host not found",
                         SocketError.TimedOut => "connection timed out",
                         SocketError.NetworkUnreachable or SocketError.HostUnreachable => "network unreachable",
-                        _ => socket.SocketErrorCode.ToString(),
+                        { } code => code.ToString(),
+                        null => http.Message,
                     };
                     return true;
-                case TimeoutException:
-                    reason = "no connection within Gateway:Timeouts:ConnectSeconds";
-                    return true;
-                case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } http:
-                    reason = http.Message;
+                case HttpRequestException:
+                    // Any other request failure happened on an established connection.
+                    reason = string.Empty;
+                    return false;
+                case OperationCanceledException { InnerException: TimeoutException }:
+                    // SocketsHttpHandler's ConnectTimeout: the connection was never established.
+                    reason = $"no connection within {connectSeconds:0.#} s (Gateway:Timeouts:ConnectSeconds)";
                     return true;
             }
         }

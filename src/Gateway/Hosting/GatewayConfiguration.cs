@@ -31,15 +31,20 @@ internal static class GatewayConfiguration
         return null;
     }
 
-    /// <summary>Adds the located file (reloading on change) ahead of environment variables and the command line.</summary>
-    public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args)
+    /// <summary>
+    /// Adds the located file (or <paramref name="path"/>) ahead of environment variables and the command line. The file
+    /// is watched: edits apply while running, and an edit that does not parse keeps the last good values.
+    /// </summary>
+    public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args, string? path = null)
     {
-        var path = Locate(Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
+        path ??= Locate(Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
         if (path is not null)
         {
             var sources = builder.Configuration.Sources;
             sources.Clear();
-            builder.Configuration.AddJsonFile(path, optional: false, reloadOnChange: true);
+            var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, ReloadOnChange = true };
+            file.ResolveFileProvider();
+            ((IConfigurationBuilder)builder.Configuration).Add(file);
             builder.Configuration.AddEnvironmentVariables("ASPNETCORE_");
             builder.Configuration.AddEnvironmentVariables();
             builder.Configuration.AddCommandLine(args);

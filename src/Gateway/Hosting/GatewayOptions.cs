@@ -15,6 +15,10 @@ internal sealed class GatewayOptions
 
     public TimeoutOptions Timeouts { get; set; } = new();
 
+    public HealthOptions Health { get; set; } = new();
+
+    public ShutdownOptions Shutdown { get; set; } = new();
+
     /// <summary>Largest accepted request body; Claude Code bodies with images get large (default 32 MiB).</summary>
     public long MaxRequestBodyBytes { get; set; } = 32L * 1024 * 1024;
 }

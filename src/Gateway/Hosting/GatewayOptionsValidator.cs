@@ -73,7 +73,35 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         CheckPositive(errors, "Gateway:Timeouts:FirstByteSeconds", options.Timeouts.FirstByteSeconds);
         CheckPositive(errors, "Gateway:Timeouts:StreamIdleSeconds", options.Timeouts.StreamIdleSeconds);
 
+        var health = options.Health;
+        CheckRange(errors, "Gateway:Health:IntervalSeconds", health.IntervalSeconds, 0.1, 3600);
+        CheckRange(errors, "Gateway:Health:UnhealthyIntervalSeconds", health.UnhealthyIntervalSeconds, 0.1, 3600);
+        CheckRange(errors, "Gateway:Health:ProbeTimeoutSeconds", health.ProbeTimeoutSeconds, 0.05, 600);
+        CheckRange(errors, "Gateway:Health:BreakSeconds", health.BreakSeconds, 0.5, 3600);
+        if (health.ProbeRetries is < 0 or > 10)
+        {
+            errors.Add($"Gateway:Health:ProbeRetries must be between 0 and 10, got {health.ProbeRetries}");
+        }
+
+        if (health.FailureThreshold is < 1 or > 1000)
+        {
+            errors.Add($"Gateway:Health:FailureThreshold must be between 1 and 1000 failed requests, got {health.FailureThreshold}");
+        }
+
+        if (!(options.Shutdown.DrainSeconds >= 0) || options.Shutdown.DrainSeconds > 3600)
+        {
+            errors.Add($"Gateway:Shutdown:DrainSeconds must be between 0 and 3600 seconds, got {options.Shutdown.DrainSeconds}");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckRange(List<string> errors, string key, double value, double min, double max)
+    {
+        if (!(value >= min && value <= max))
+        {
+            errors.Add($"{key} must be between {min} and {max} seconds, got {value}");
+        }
     }
 
     private static void CheckPositive(List<string> errors, string key, double value)

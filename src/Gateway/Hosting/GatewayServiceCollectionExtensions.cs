@@ -2,6 +2,7 @@ using LlamaGateway.Conversations;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
 using LlamaGateway.Upstreams;
 using LlamaGateway.Usage;
@@ -23,16 +24,33 @@ internal static class GatewayServiceCollectionExtensions
             .Bind(configuration.GetSection($"{GatewayOptions.SectionName}:Routing"))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>();
+
+        // Reloads of these apply all together or not at all; an invalid edit keeps the last good values.
+        services.AddLastGoodOptions<GatewayOptions>();
+        services.AddLastGoodOptions<RoutingOptions>();
         services.TryAddSingleton(TimeProvider.System);
+
+        // In-flight streams get the drain time to finish, then a grace period to write their error events, before the
+        // host aborts what is left.
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Shutdown:DrainSeconds", new ShutdownOptions().DrainSeconds, 0, 3600)) + GatewayShutdown.Grace);
+        services.AddSingleton<GatewayShutdown>();
+        services.AddHostedService(sp => sp.GetRequiredService<GatewayShutdown>());
 
         // Kestrel's own 30 MB cap would pre-empt ours with a less helpful message; the reader enforces the limit.
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel => kestrel.Limits.MaxRequestBodySize = null);
 
         services.AddHttpForwarder();
-        services.AddHttpClient(UpstreamMonitor.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(3))
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(2) });
+        // Probe timeouts and retries come from each instance's resilience pipeline (Gateway:Health).
+        services.AddHttpClient(UpstreamMonitor.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                UseProxy = false,
+                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+            });
 
         services.AddSingleton<UpstreamRegistry>();
+        services.AddSingleton<UpstreamHealth>();
+        services.AddSingleton<UpstreamCallPipelines>();
         services.AddSingleton<UpstreamMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamMonitor>());
         services.AddSingleton<UpstreamHttpClient>();
@@ -44,5 +62,31 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<ModelRequestHandler>();
         return services;
+    }
+
+    /// <summary>Routes <typeparamref name="TOptions"/> reloads through the <see cref="ConfigurationReloadGate"/>.</summary>
+    public static IServiceCollection AddLastGoodOptions<TOptions>(this IServiceCollection services)
+        where TOptions : class
+    {
+        services.TryAddSingleton<ConfigurationReloadGate>();
+        services.AddSingleton(new GatedOptionsType(typeof(TOptions)));
+        services.AddSingleton<IOptionsMonitor<TOptions>, LastGoodOptionsMonitor<TOptions>>();
+        return services;
+    }
+
+    // Read from configuration directly: these are needed before the gateway's options are validated, and an invalid
+    // value is reported by GatewayOptionsValidator at start-up.
+    private static double ReadSeconds(IConfiguration configuration, string key, double fallback, double min, double max)
+    {
+        double? seconds = null;
+        try
+        {
+            seconds = configuration.GetValue<double?>(key);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        return Math.Clamp(seconds is { } value && double.IsFinite(value) ? value : fallback, min, max);
     }
 }

@@ -3,6 +3,7 @@ using LlamaGateway.Conversations;
 using LlamaGateway.Errors;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
+using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
 using LlamaGateway.Translation;
 using LlamaGateway.Usage;
@@ -19,6 +20,7 @@ internal sealed class ModelRequestHandler(
     SlotRouter router,
     UpstreamForwarder forwarder,
     UsageLedger ledger,
+    GatewayShutdown shutdown,
     TimeProvider time,
     ILogger<ModelRequestHandler> logger)
 {
@@ -26,12 +28,33 @@ internal sealed class ModelRequestHandler(
 
     public async Task HandleAsync(HttpContext http, ApiRoute route)
     {
+        using var inFlight = shutdown.Enter();
         using var request = new GatewayRequestContext(route, time.GetTimestamp());
         http.Features.Set(request);
         request.User = http.Features.Get<Auth.AuthenticatedUser>()?.Name;
         try
         {
+            if (shutdown.IsStopping)
+            {
+                // A request on a connection that was open before the stop began; a retry reaches another gateway or this one restarted.
+                const string stopping = "The gateway is shutting down; retry the request.";
+                request.Fail(ApiErrorKind.Overloaded, stopping);
+                await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Overloaded, stopping, TimeSpan.FromSeconds(5));
+                return;
+            }
+
             await RunAsync(http, request);
+        }
+        catch (Exception ex) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // A bug must cost one request a clear error, never the client a bare 500 or a silently cut stream.
+            ReliabilityLog.UnhandledFailure(logger, http.Request.Method, route.Path(), ex);
+            request.Fail(ApiErrorKind.Internal, $"internal error: {ex.GetType().Name}");
+            await WriteInternalErrorAsync(http, request);
+        }
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
+        {
+            request.Fail(ApiErrorKind.Internal, "client disconnected");
         }
         finally
         {
@@ -60,15 +83,27 @@ internal sealed class ModelRequestHandler(
 
         // 3-5. Choose an instance and slot, translate for it, forward. A connect failure (nothing sent, nothing
         // generated) may move on to the next instance; anything later may not, since it could replay a generation.
-        var tried = 0;
+        // Each connect failure takes its instance out of routing, so the attempts are bounded by the pool's size (a
+        // probe could bring one back meanwhile, hence the explicit bound).
+        var attempts = 0;
+        var maxAttempts = router.InstanceCount + 1;
+        using var routeCancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
         while (true)
         {
-            request.Lease = await router.RouteAsync(request, request.Conversation, http.RequestAborted);
+            request.Lease = await router.RouteAsync(request, request.Conversation, routeCancel.Token);
             if (request.Lease is null)
             {
                 if (http.RequestAborted.IsCancellationRequested)
                 {
                     request.Fail(ApiErrorKind.Internal, "client disconnected while queued");
+                    return;
+                }
+
+                if (shutdown.DrainExpired.IsCancellationRequested)
+                {
+                    const string drained = "The gateway is shutting down and no slot became free before the drain time ended (Gateway:Shutdown:DrainSeconds); retry the request.";
+                    request.Fail(ApiErrorKind.Overloaded, drained);
+                    await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Overloaded, drained, TimeSpan.FromSeconds(5));
                     return;
                 }
 
@@ -80,7 +115,17 @@ internal sealed class ModelRequestHandler(
                 return;
             }
 
-            var buildError = UpstreamRequestBuilder.Build(request);
+            string? buildError;
+            try
+            {
+                buildError = UpstreamRequestBuilder.Build(request);
+            }
+            catch (Exception ex) when (ex is System.Text.Json.JsonException or FormatException or InvalidOperationException or ArgumentException or InsufficientExecutionStackException)
+            {
+                // The body passed normalization but a later reader choked on it: still the request's fault.
+                buildError = $"request body could not be read ({ex.Message})";
+            }
+
             if (buildError is not null)
             {
                 request.Fail(ApiErrorKind.InvalidRequest, buildError);
@@ -94,12 +139,44 @@ internal sealed class ModelRequestHandler(
                 return;
             }
 
-            tried++;
-            GatewayLog.RetryingElsewhere(logger, request.Lease.Instance.Name, request.FailureMessage ?? string.Empty);
+            attempts++;
+            var unreachable = request.Lease.Instance;
             request.Lease.Dispose();
             request.Lease = null;
             request.UpstreamBody?.Dispose();
             request.UpstreamBody = null;
+            if (attempts >= maxAttempts)
+            {
+                var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.LastError}";
+                request.Fail(ApiErrorKind.UpstreamUnavailable, message);
+                await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamUnavailable, message);
+                return;
+            }
+
+            GatewayLog.RetryingElsewhere(logger, unreachable.Name, unreachable.LastError ?? string.Empty);
+        }
+    }
+
+    private static async Task WriteInternalErrorAsync(HttpContext http, GatewayRequestContext request)
+    {
+        const string message = "The gateway failed to handle this request (see its log); retry it.";
+        if (!http.Response.HasStarted)
+        {
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Internal, message);
+            return;
+        }
+
+        // Mid-stream: end it with an error event rather than a silent truncation.
+        if (http.Response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            try
+            {
+                StreamErrorEvent.Write(http.Response.BodyWriter, request.ClientDialect, ApiErrorKind.Internal, message);
+                await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+            {
+            }
         }
     }
 

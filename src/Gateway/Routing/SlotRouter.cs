@@ -20,15 +20,21 @@ internal sealed class SlotRouter
     private readonly UpstreamRegistry _registry;
     private readonly IOptionsMonitor<RoutingOptions> _options;
     private readonly TimeProvider _time;
+    private readonly Dictionary<InstanceSlots, int> _generations = new(ReferenceEqualityComparer.Instance);
+    private readonly ILogger<SlotRouter>? _logger;
     private IReadOnlyList<UpstreamInstance>? _syncedFrom;
     private List<InstanceSlots> _pool = [];
 
-    public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time)
+    public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time, ILogger<SlotRouter>? logger = null)
     {
         _registry = registry;
         _options = options;
         _time = time;
+        _logger = logger;
     }
+
+    /// <summary>Configured instances right now (bounds the pipeline's retries on connect failures).</summary>
+    public int InstanceCount => _registry.Instances.Count;
 
     /// <summary>Requests waiting for a slot right now.</summary>
     public int QueueLength
@@ -209,13 +215,53 @@ internal sealed class SlotRouter
 
             _pool = next;
             _syncedFrom = instances;
+            foreach (var gone in _generations.Keys.Where(p => !next.Contains(p)).ToList())
+            {
+                _generations.Remove(gone);
+            }
         }
 
         var sideLanes = _options.CurrentValue.SideLaneSlots;
         foreach (var pool in _pool)
         {
             pool.EnsureShape(sideLanes);
+            ForgetIfRestarted(pool);
         }
+    }
+
+    /// <summary>
+    /// An instance that came back from being down has most likely restarted with empty slots; what the router
+    /// believed they held (and which conversations they belonged to) would draw those conversations back to a cache
+    /// that no longer exists, away from the instance they failed over to.
+    /// </summary>
+    private void ForgetIfRestarted(InstanceSlots pool)
+    {
+        var generation = pool.Instance.Generation;
+        if (_generations.TryGetValue(pool, out var seen) && seen != generation)
+        {
+            foreach (var slot in pool.Slots)
+            {
+                if (!slot.Busy)
+                {
+                    slot.Forget();
+                }
+            }
+        }
+
+        _generations[pool] = generation;
+    }
+
+    private bool IsServing(string instanceName)
+    {
+        foreach (var pool in _pool)
+        {
+            if (pool.Instance.Name == instanceName)
+            {
+                return pool.Instance.IsHealthy;
+            }
+        }
+
+        return false;
     }
 
     private bool AnyServing(ApiRoute route)
@@ -304,10 +350,24 @@ internal sealed class SlotRouter
         slot.BusySince = now;
         slot.BusyUser = waiter.FairnessKey;
         var conversation = waiter.Conversation;
+        var reason = choice.Reason;
         if (conversation is not null)
         {
-            var moved = conversation.Instance is not null && (conversation.Instance != pool.Instance.Name || conversation.Slot != slot.Index);
-            if (moved)
+            var previous = conversation.Instance;
+            var moved = previous is not null && (previous != pool.Instance.Name || conversation.Slot != slot.Index);
+            if (moved && previous != pool.Instance.Name && !IsServing(previous!))
+            {
+                // Forced off a dead or removed instance: counted apart from re-pins chosen for cache or load.
+                conversation.Failovers++;
+                pool.Instance.CountFailoverIn();
+                _registry.Find(previous!)?.CountFailoverOut();
+                reason = "failover";
+                if (_logger is not null)
+                {
+                    Reliability.ReliabilityLog.FailedOver(_logger, conversation.Id, previous!, pool.Instance.Name, slot.Index);
+                }
+            }
+            else if (moved)
             {
                 conversation.Repins++;
             }
@@ -316,7 +376,7 @@ internal sealed class SlotRouter
             conversation.Slot = slot.Index;
         }
 
-        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, choice.Reason, _ => Release(pool, slot, waiter, now));
+        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now));
     }
 
     private void Release(InstanceSlots pool, SlotState slot, SlotWaiter waiter, long started)

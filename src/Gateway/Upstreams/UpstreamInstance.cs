@@ -4,13 +4,18 @@ namespace LlamaGateway.Upstreams;
 
 /// <summary>
 /// Runtime state of one configured upstream: its address, how many slots it has, and whether it is healthy.
-/// Shared by all requests; state changes are single-field writes, so readers never see a torn object.
+/// Shared by all requests; state changes are single-field writes or interlocked, so readers never see a torn object.
 /// </summary>
 internal sealed class UpstreamInstance
 {
     private volatile int _slotCount;
-    private volatile bool _healthy = true;
     private volatile string? _lastError;
+    private int _healthy = 1;
+    private int _consecutiveFailures;
+    private int _generation;
+    private long _failoversIn;
+    private long _failoversOut;
+    private long _outages;
 
     public UpstreamInstance(UpstreamOptions options)
     {
@@ -39,12 +44,30 @@ internal sealed class UpstreamInstance
     /// <summary>Whether the slot count is known (configured, or read from <c>/props</c>).</summary>
     public bool SlotsDiscovered { get; private set; }
 
-    public bool IsHealthy => _healthy;
+    public bool IsHealthy => Volatile.Read(ref _healthy) == 1;
 
     public string? LastError => _lastError;
 
     /// <summary>llama-server's model path or alias, from <c>/props</c>, for the dashboard.</summary>
     public string? ModelName { get; set; }
+
+    /// <summary>Failed requests in a row (passive health); reset by any good answer.</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+
+    /// <summary>
+    /// Counts the instance's returns to health. A server that was down has lost its slots' KV caches, so the router
+    /// forgets what it believed they held when this changes.
+    /// </summary>
+    public int Generation => Volatile.Read(ref _generation);
+
+    /// <summary>Times the instance was taken out of routing.</summary>
+    public long Outages => Interlocked.Read(ref _outages);
+
+    /// <summary>Conversations moved here because the instance they were pinned to was down or gone.</summary>
+    public long FailoversIn => Interlocked.Read(ref _failoversIn);
+
+    /// <summary>Conversations that had to leave this instance because it was down.</summary>
+    public long FailoversOut => Interlocked.Read(ref _failoversOut);
 
     public void SetSlotCount(int slots)
     {
@@ -55,15 +78,48 @@ internal sealed class UpstreamInstance
         }
     }
 
-    public void MarkHealthy()
+    /// <summary>Puts the instance (back) into routing; true when it was out.</summary>
+    public bool MarkHealthy()
     {
-        _healthy = true;
+        Volatile.Write(ref _consecutiveFailures, 0);
+        if (Interlocked.Exchange(ref _healthy, 1) == 1)
+        {
+            return false;
+        }
+
         _lastError = null;
+        Interlocked.Increment(ref _generation);
+        return true;
     }
 
-    public void MarkUnhealthy(string reason)
+    /// <summary>Takes the instance out of routing; true when it was in.</summary>
+    public bool MarkUnhealthy(string reason)
     {
         _lastError = reason;
-        _healthy = false;
+        if (Interlocked.Exchange(ref _healthy, 0) == 0)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _outages);
+        return true;
     }
+
+    /// <summary>A request got a proper answer (any status below 500, a complete stream).</summary>
+    public void RecordSuccess() => Volatile.Write(ref _consecutiveFailures, 0);
+
+    /// <summary>
+    /// A request failed on the upstream's side. Returns the failures in a row and whether this one took the instance
+    /// out of routing (at <paramref name="threshold"/>).
+    /// </summary>
+    public (int Failures, bool TookOut) RecordFailure(string reason, int threshold)
+    {
+        var failures = Interlocked.Increment(ref _consecutiveFailures);
+        var tookOut = failures >= threshold && MarkUnhealthy(reason);
+        return (failures, tookOut);
+    }
+
+    public void CountFailoverIn() => Interlocked.Increment(ref _failoversIn);
+
+    public void CountFailoverOut() => Interlocked.Increment(ref _failoversOut);
 }

@@ -1,4 +1,5 @@
 using LlamaGateway.Hosting;
+using LlamaGateway.Reliability;
 using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Upstreams;
@@ -12,10 +13,20 @@ internal sealed class UpstreamRegistry : IDisposable
     private readonly IDisposable? _subscription;
     private volatile IReadOnlyList<UpstreamInstance> _instances;
 
-    public UpstreamRegistry(IOptionsMonitor<GatewayOptions> options)
+    public UpstreamRegistry(IOptionsMonitor<GatewayOptions> options, ILogger<UpstreamRegistry>? logger = null)
     {
         _instances = Build(options.CurrentValue, []);
-        _subscription = options.OnChange(next => _instances = Build(next, _instances));
+        _subscription = options.OnChange(next =>
+        {
+            // Listeners must see the new set, so it is published before they are told.
+            _instances = Build(next, _instances);
+            if (logger is not null)
+            {
+                ReliabilityLog.ConfigurationReloaded(logger, _instances.Count, string.Join(", ", _instances.Select(i => $"{i.Name} ({i.DestinationPrefix})")));
+            }
+
+            Changed?.Invoke();
+        });
     }
 
     /// <summary>Raised after the set of instances changed (configuration reload).</summary>
@@ -38,7 +49,7 @@ internal sealed class UpstreamRegistry : IDisposable
 
     public void Dispose() => _subscription?.Dispose();
 
-    private IReadOnlyList<UpstreamInstance> Build(GatewayOptions options, IReadOnlyList<UpstreamInstance> previous)
+    private static IReadOnlyList<UpstreamInstance> Build(GatewayOptions options, IReadOnlyList<UpstreamInstance> previous)
     {
         var list = new List<UpstreamInstance>(options.Upstreams.Count);
         foreach (var upstreamOptions in options.Upstreams)
@@ -56,7 +67,6 @@ internal sealed class UpstreamRegistry : IDisposable
             list.Add(kept ?? new UpstreamInstance(upstreamOptions));
         }
 
-        Changed?.Invoke();
         return list;
     }
 
