@@ -60,7 +60,8 @@ internal sealed class UpstreamForwarder(
             return ForwardOutcome.Completed;
         }
 
-        if (error == ForwarderError.Request && !http.Response.HasStarted && IsConnectFailure(exception, timeouts.ConnectSeconds, out var why))
+        // YARP reports SocketsHttpHandler's connect timeout (an OperationCanceledException) as RequestTimedOut.
+        if (error is ForwarderError.Request or ForwarderError.RequestTimedOut && !http.Response.HasStarted && IsConnectFailure(exception, timeouts.ConnectSeconds, out var why))
         {
             // Not recorded as the request's failure: another instance may still serve it. Its reason lives on in the
             // instance's LastError, which the final 503 quotes if none can.
