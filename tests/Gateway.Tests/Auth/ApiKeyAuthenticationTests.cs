@@ -60,7 +60,7 @@ public sealed class ApiKeyAuthenticationTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Single(upstream.Requests);
         var ledger = gateway.Service<LlamaGateway.Usage.UsageLedger>();
-        Assert.Equal(1, ledger.Users[user].Requests);
+        await TeamGateway.EventuallyAsync(() => ledger.Users.TryGetValue(user, out var counters) && counters.Requests == 1, $"{user}'s request to be accounted");
         Assert.False(ledger.Users.ContainsKey(LlamaGateway.Usage.UsageLedger.AnonymousUser));
     }
 
@@ -95,6 +95,8 @@ public sealed class ApiKeyAuthenticationTests
             }
         }
 
+        // Each request's log line is written after its response: wait for all four before looking for keys.
+        await TeamGateway.EventuallyAsync(() => gateway.Logs.Lines.Count(l => l.Contains(" -> fake ", StringComparison.Ordinal)) >= 4, "the request log lines");
         var logs = gateway.Logs.All;
         Assert.Contains("rejected with 401", logs);
         foreach (var secret in new[] { TeamGateway.AliceKey, TeamGateway.BobKey, TeamGateway.AdminKey, "sk-attacker-guess-0001", TeamGateway.Sha256Hex(TeamGateway.BobKey) })
@@ -150,7 +152,9 @@ public sealed class ApiKeyAuthenticationTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("the gateway is OPEN", gateway.Logs.All);
-        Assert.Equal(1, gateway.Service<LlamaGateway.Usage.UsageLedger>().Users[LlamaGateway.Usage.UsageLedger.AnonymousUser].Requests);
+        var ledger = gateway.Service<LlamaGateway.Usage.UsageLedger>();
+        await TeamGateway.EventuallyAsync(() => ledger.Users.TryGetValue(LlamaGateway.Usage.UsageLedger.AnonymousUser, out var counters) && counters.Requests == 1,
+            "the anonymous request to be accounted");
     }
 
     [Fact]
@@ -170,7 +174,8 @@ public sealed class ApiKeyAuthenticationTests
             using var response = await gateway.Client.SendAsync(TeamGateway.Request("/v1/messages", "sk-dave-from-the-environment", bearer: true));
 
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            Assert.Equal(1, gateway.Service<LlamaGateway.Usage.UsageLedger>().Users["dave"].Requests);
+            var ledger = gateway.Service<LlamaGateway.Usage.UsageLedger>();
+            await TeamGateway.EventuallyAsync(() => ledger.Users.TryGetValue("dave", out var counters) && counters.Requests == 1, "dave's request to be accounted");
         }
         finally
         {

@@ -14,6 +14,20 @@ internal static class TeamGateway
     public const string BobKey = "sk-bob-90f3a1c6d2e8";
     public const string AdminKey = "sk-admin-77e2b4c9a015";
 
+    /// <summary>
+    /// Polls until <paramref name="condition"/> holds (or fails after a bound): the pipeline accounts a request after
+    /// the client has its response, so counters lag the response slightly.
+    /// </summary>
+    public static async Task EventuallyAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(10);
+        }
+    }
+
     public static string Sha256Hex(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key))).ToLowerInvariant();
 
     public static Dictionary<string, string?> Settings(IDictionary<string, string?>? extra = null)
@@ -26,8 +40,10 @@ internal static class TeamGateway
             ["Gateway:Users:1:ApiKeySha256"] = Sha256Hex(BobKey),
             ["Gateway:AdminApiKey"] = AdminKey,
 
-            // Side requests may use every slot, so concurrency tests measure the per-user cap, not the side lane.
+            // Side requests may use every slot, so concurrency tests measure the per-user cap, not the side lane; the
+            // slot count is configured because requests sent before the first /props probe would see one slot.
             ["Gateway:Routing:SideLaneSlots"] = "0",
+            ["Gateway:Upstreams:0:Slots"] = "4",
         };
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
         {
