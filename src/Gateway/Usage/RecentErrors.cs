@@ -37,7 +37,9 @@ internal sealed class RecentErrors(TimeProvider time)
             return;
         }
 
-        Add(request.Route.Path(), ApiErrorWriter.StatusCode(kind), kind.ToString(), message, request.User ?? UsageLedger.AnonymousUser, request.Lease?.Instance.Name);
+        // An upstream error passed through keeps the upstream's status; otherwise the gateway's own applies.
+        var status = request.UpstreamStatus >= 400 ? request.UpstreamStatus : ApiErrorWriter.StatusCode(kind);
+        Add(request.Route.Path(), status, kind.ToString(), message, request.User ?? UsageLedger.AnonymousUser, request.Lease?.Instance.Name);
     }
 
     public void Add(string route, int status, string kind, string message, string user, string? upstream)

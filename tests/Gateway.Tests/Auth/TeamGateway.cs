@@ -58,6 +58,8 @@ internal static class TeamGateway
 
     public const string MessagesBody = """{"model":"claude-x","max_tokens":64,"messages":[{"role":"user","content":"hello"}]}""";
 
+    public const string FailingMessagesBody = """{"model":"claude-x","max_tokens":64,"messages":[{"role":"user","content":"please fail"}]}""";
+
     public const string ChatBody = """{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hello"}]}""";
 
     /// <summary>A Claude Code style request; <paramref name="bearer"/> sends the key as ANTHROPIC_AUTH_TOKEN does.</summary>
@@ -103,6 +105,15 @@ internal static class TeamGateway
     {
         var path = request.Path.Split('?')[0];
         http.Response.ContentType = "application/json";
+        if (request.BodyText.Contains("please fail", StringComparison.Ordinal))
+        {
+            http.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await http.Response.WriteAsync(path.StartsWith("/v1/messages", StringComparison.Ordinal)
+                ? """{"type":"error","error":{"type":"api_error","message":"the model crashed"}}"""
+                : """{"error":{"code":500,"message":"the model crashed","type":"server_error"}}""");
+            return;
+        }
+
         if (path == "/v1/messages/count_tokens")
         {
             await http.Response.WriteAsync("""{"input_tokens":42}""");
