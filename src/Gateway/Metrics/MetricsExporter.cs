@@ -16,6 +16,8 @@ internal sealed class MetricsExporter(
     ConversationTable conversations,
     ApiKeyStore keys)
 {
+    private static readonly UsageCounters EmptyCounters = new();
+
     public string Render()
     {
         var writer = new PrometheusWriter();
@@ -101,8 +103,6 @@ internal sealed class MetricsExporter(
 
         return writer.ToString();
     }
-
-    private static readonly UsageCounters EmptyCounters = new();
 
     private static string Index(int slot) => slot.ToString(CultureInfo.InvariantCulture);
 

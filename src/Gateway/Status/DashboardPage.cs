@@ -81,7 +81,7 @@ svg text { font-size: 11px; fill: var(--muted); }
 .dot.down { background: var(--bad); box-shadow: 0 0 0 3px #f8dcdc; }
 .chip { background: #eef1f6; color: #3d4657; border-radius: 5px; padding: 1px 7px; font-size: 12px; }
 .error-text { color: var(--bad); font-size: 12px; }
-.slots { display: grid; grid-template-columns: repeat(auto-fill, minmax(175px, 1fr)); gap: 8px; }
+.slots { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 8px; }
 .slot { border: 1px solid var(--line); border-radius: 7px; padding: 8px 10px; background: var(--cold); font-size: 12px; min-height: 76px; }
 .slot.warm { background: var(--warm); border-color: #bfe3cd; }
 .slot.busy { background: #e5edff; border-color: #9db9f5; }
@@ -213,7 +213,7 @@ section.panel h2.sub-h { margin-top: 18px; }
     if (s < 3600) return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
     return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min";
   }
-  const ago = (s) => (s === null || s === undefined) ? "never used" : duration(s) + " ago";
+  const ago = (s) => (s === null || s === undefined) ? "unused" : duration(s) + " ago";
   const clock = (iso) => new Date(iso).toLocaleTimeString("en-GB", { hour12: false });
 
   function ratioCell(r) {
@@ -248,6 +248,14 @@ section.panel h2.sub-h { margin-top: 18px; }
       card("Waiting for a slot", int(t.queueLength), "requests queued"));
   }
 
+  // Rounds an axis maximum up to 1, 2, 4 or 5 times a power of ten, so quarter ticks are round numbers.
+  function niceCeiling(n) {
+    if (n <= 4) return 4;
+    const power = Math.pow(10, Math.floor(Math.log10(n)));
+    for (const step of [1, 2, 4, 5, 10]) if (step * power >= n) return step * power;
+    return 10 * power;
+  }
+
   function renderChart(s) {
     const chart = $("chart");
     const W = 900, H = 240, L = 46, R = 58, T = 12, B = 26;
@@ -261,14 +269,15 @@ section.panel h2.sub-h { margin-top: 18px; }
     const span = Math.max(end - first + interval, interval * 12);
     const start = end - span;
     const x = (t) => L + ((t - start) / span) * pw;
-    const maxRecomputed = Math.max(1, ...points.map((p) => p.recomputedTokens));
+    const observed = Math.max(0, ...points.map((p) => p.recomputedTokens));
+    const maxRecomputed = niceCeiling(observed);
     const yRatio = (r) => T + ph - r * ph;
     const yTokens = (n) => T + ph - (n / maxRecomputed) * ph;
 
     for (const r of [0, 0.25, 0.5, 0.75, 1]) {
       nodes.push(svg("line", { x1: L, x2: W - R, y1: yRatio(r), y2: yRatio(r), stroke: "#e9edf3" }));
       nodes.push(svg("text", { x: L - 6, y: yRatio(r) + 4, "text-anchor": "end" }, Math.round(r * 100) + "%"));
-      nodes.push(svg("text", { x: W - R + 6, y: yRatio(r) + 4 }, compact(Math.round(maxRecomputed * r))));
+      if (observed > 0) nodes.push(svg("text", { x: W - R + 6, y: yRatio(r) + 4 }, compact(Math.round(maxRecomputed * r))));
     }
 
     const barWidth = Math.max(2, Math.min(26, (interval / span) * pw * 0.7));
@@ -301,9 +310,9 @@ section.panel h2.sub-h { margin-top: 18px; }
       const t = start + f * span;
       nodes.push(svg("text", { x: L + f * pw, y: H - 6, "text-anchor": f === 0 ? "start" : f === 1 ? "end" : "middle" }, clock(new Date(t).toISOString())));
     }
-    if (!points.some((p) => p.requests > 0)) {
-      nodes.push(svg("text", { x: L + pw / 2, y: T + ph / 2, "text-anchor": "middle" }, "No traffic yet"));
-    }
+    const empty = !points.some((p) => p.requests > 0) ? "No traffic yet"
+      : !points.some((p) => p.promptTokens > 0) ? "No token counts reported by the upstreams yet" : null;
+    if (empty) nodes.push(svg("text", { x: L + pw / 2, y: T + ph / 2, "text-anchor": "middle" }, empty));
     chart.replaceChildren(...nodes);
     $("chart-hint").textContent = "one point per " + s.series.intervalSeconds + " s, last " + Math.round(s.series.historySeconds / 60) + " min";
   }
@@ -321,7 +330,7 @@ section.panel h2.sub-h { margin-top: 18px; }
         el("span", { class: "chip" }, i.prefillTokensPerSecond > 0 ? Math.round(i.prefillTokensPerSecond).toLocaleString("en-US") + " tok/s prefill" : "prefill speed not measured yet"),
         el("span", { class: "muted" }, i.baseUrl)),
       i.lastError ? el("div", { class: "error-text" }, "Last error: " + i.lastError) : null,
-      el("div", { class: "slots" }, i.slots.map(slotTile))))));
+      el("div", { class: "slots" }, i.slots.map(slotTile)))));
   }
 
   function slotTile(slot) {

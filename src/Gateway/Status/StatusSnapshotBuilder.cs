@@ -32,7 +32,7 @@ internal sealed class StatusSnapshotBuilder(
 
     private const string OtherUser = "(other)";
 
-    private readonly long _started = time.GetTimestamp();
+    private static readonly UsageCounters EmptyCounters = new();
 
     public StatusDocument Build(DashboardViewer viewer)
     {
@@ -88,7 +88,7 @@ internal sealed class StatusSnapshotBuilder(
             now,
             keySet.IsOpen,
             new StatusViewer(viewer.Full, viewer.User),
-            Math.Round(time.GetElapsedTime(_started, nowTimestamp).TotalSeconds, 1),
+            Math.Round(time.GetElapsedTime(series.Started, nowTimestamp).TotalSeconds, 1),
             new StatusTotals(totals.Requests, totals.Failures, errors.Cancelled, totals.PromptTokens, totals.CachedTokens, totals.RecomputedTokens,
                 totals.OutputTokens, totals.SideRequests, Ratio(totals.CachedTokens, totals.PromptTokens), Math.Round(secondsSaved, 2), tracked.Count,
                 routing.QueueLength, instances.Count, instances.Count(i => i.Healthy), slots, busy),
@@ -158,8 +158,6 @@ internal sealed class StatusSnapshotBuilder(
 
     private static StatusPoint Point(UsagePoint p) =>
         new(p.At, p.Seconds, p.Requests, p.PromptTokens, p.CachedTokens, p.RecomputedTokens, p.OutputTokens, p.CacheHitRatio);
-
-    private static readonly UsageCounters EmptyCounters = new();
 
     private static double? Ratio(long part, long whole) => whole > 0 ? Math.Round((double)part / whole, 4) : null;
 

@@ -24,7 +24,11 @@ internal sealed class UsageTimeSeries : BackgroundService
         _time = time;
         _last = Totals.Read(ledger.Totals);
         _lastAt = time.GetUtcNow();
+        Started = time.GetTimestamp();
     }
+
+    /// <summary>When the history began: start-up, since the series is created with the gateway's hosted services.</summary>
+    public long Started { get; }
 
     public TimeSpan Interval => TimeSpan.FromSeconds(_options.SampleSeconds);
 
