@@ -7,9 +7,13 @@ namespace LlamaGateway.Browser;
 [AttributeUsage(AttributeTargets.Method)]
 internal sealed class ChromiumFactAttribute : FactAttribute
 {
-    public const string ChromiumPath = "/usr/bin/chromium";
-    public const string DriverPath = "/usr/bin/chromedriver";
     public const string InstallCommand = "apt-get install -y chromium chromium-driver";
+
+    /// <summary>Debian's Chromium; <c>GATEWAY_CHROMIUM</c> names another build (e.g. /usr/bin/chromium-browser).</summary>
+    public static string ChromiumPath { get; } = Environment.GetEnvironmentVariable("GATEWAY_CHROMIUM") ?? "/usr/bin/chromium";
+
+    /// <summary>Debian's ChromeDriver (same version as the browser); <c>GATEWAY_CHROMEDRIVER</c> names another.</summary>
+    public static string DriverPath { get; } = Environment.GetEnvironmentVariable("GATEWAY_CHROMEDRIVER") ?? "/usr/bin/chromedriver";
 
     public ChromiumFactAttribute()
     {
