@@ -342,7 +342,8 @@ section.panel h2.sub-h { margin-top: 18px; }
         el("span", { class: "state" + (slot.busy || warm ? "" : " idle") }, slot.busy ? "busy" : warm ? "warm" : "idle")),
       el("div", { class: "line" }, slot.user ? "user " + slot.user : el("span", { class: "muted" }, "no user")),
       el("div", { class: "line" }, slot.conversation ? "conv " + slot.conversation : el("span", { class: "muted" }, slot.sideLane ? "side requests" : "no conversation")),
-      el("div", { class: "line muted" }, compact(slot.cachedTokens) + " tokens cached · " + (slot.busy ? "running" : ago(slot.idleSeconds))));
+      el("div", { class: "line muted", title: int(slot.cachedTokens) + " tokens cached; " + int(slot.requests) + " requests served" },
+        compact(slot.cachedTokens) + " cached · " + (slot.busy ? "running" : ago(slot.idleSeconds))));
   }
 
   function renderUsers(s) {

@@ -141,7 +141,8 @@ internal sealed class StatusSnapshotBuilder(
 
             var counters = ledger.Users.TryGetValue(name, out var found) ? found : EmptyCounters;
             var own = tracked.Where(c => (c.User ?? UsageLedger.AnonymousUser) == name).ToList();
-            var load = limiter.UserStatistics(name);
+            // On an open gateway nobody is capped (requests carry no user), so there is no load to show.
+            var load = keySet.IsOpen ? null : limiter.UserStatistics(name);
             rows.Add(new StatusUser(name, counters.Requests, counters.Failures, counters.PromptTokens, counters.CachedTokens, counters.RecomputedTokens,
                 counters.OutputTokens, counters.SideRequests, Ratio(counters.CachedTokens, counters.PromptTokens), Math.Round(own.Sum(c => c.SecondsSaved), 2),
                 own.Count, load?.Active, load?.Queued));
