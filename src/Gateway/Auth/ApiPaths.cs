@@ -8,10 +8,12 @@ internal static class ApiPaths
     /// <summary>Every API route: <c>/v1/*</c> and llama-server's native <c>/completion</c>.</summary>
     public static bool IsApi(PathString path) => path.StartsWithSegments("/v1") || path.Equals("/completion", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Routes that generate or count tokens on an upstream: the ones the per-user cap applies to.</summary>
-    public static bool IsModelRoute(PathString path) =>
+    /// <summary>
+    /// Routes that generate on an upstream slot: the ones the per-user cap applies to. count_tokens is left out: it
+    /// holds no slot, takes milliseconds, and Claude Code sends bursts of 40+ at start-up that must not turn into 429s.
+    /// </summary>
+    public static bool IsCappedRoute(PathString path) =>
         path.Equals("/v1/messages", StringComparison.OrdinalIgnoreCase)
-        || path.Equals("/v1/messages/count_tokens", StringComparison.OrdinalIgnoreCase)
         || path.Equals("/v1/chat/completions", StringComparison.OrdinalIgnoreCase)
         || path.Equals("/completion", StringComparison.OrdinalIgnoreCase);
 

@@ -4,8 +4,9 @@ namespace LlamaGateway.Auth;
 internal sealed class LimitsOptions
 {
     /// <summary>
-    /// Model requests one user may have in flight at once; 0 turns the cap off. Claude Code runs a main turn, side
-    /// requests and parallel subagents at the same time, so the default leaves room for that.
+    /// Generating requests (messages, chat completions, completions; not count_tokens) one user may have in flight at
+    /// once; 0 turns the cap off. Claude Code runs a main turn, side requests and parallel subagents at the same time,
+    /// so the default leaves room for that.
     /// </summary>
     public int MaxConcurrentRequestsPerUser { get; set; } = 8;
 

@@ -7,7 +7,7 @@ namespace LlamaGateway.Auth;
 /// <summary>
 /// The per-user cap on concurrent model requests (<c>Gateway:Limits</c>): one <see cref="ConcurrencyLimiter"/> per
 /// user with a bounded queue, plus the queue-wait bound that <see cref="ConcurrencyLimiter"/> lacks. Used as ASP.NET
-/// Core's global rate limiter; requests without a user (open gateway) and non-model routes are not limited.
+/// Core's global rate limiter; requests without a user (open gateway), count_tokens and non-model routes are not limited.
 /// </summary>
 internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContext>
 {
@@ -92,7 +92,7 @@ internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContex
 
     private string? LimitedUser(HttpContext http)
     {
-        if (_options.CurrentValue.Limits.MaxConcurrentRequestsPerUser <= 0 || !ApiPaths.IsModelRoute(http.Request.Path))
+        if (_options.CurrentValue.Limits.MaxConcurrentRequestsPerUser <= 0 || !ApiPaths.IsCappedRoute(http.Request.Path))
         {
             return null;
         }

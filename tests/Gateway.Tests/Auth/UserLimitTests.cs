@@ -143,6 +143,20 @@ public sealed class UserLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CountTokens_UserAtCap_IsNotLimited()
+    {
+        await using var gateway = await TeamGateway.StartAsync(_upstream, Limits(max: 1, queue: 0, seconds: 30));
+        var held = gateway.Client.SendAsync(TeamGateway.Request("/v1/messages", TeamGateway.AliceKey, body: HeldMessages));
+        await WaitForUpstreamRequestsAsync(1);
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => gateway.Client.SendAsync(TeamGateway.Request("/v1/messages/count_tokens", TeamGateway.AliceKey))));
+
+        Assert.All(burst, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
+        _release.SetResult();
+        (await held.WaitAsync(Bound)).Dispose();
+    }
+
+    [Fact]
     public async Task Messages_CapOff_ManyConcurrentRequestsRun()
     {
         await using var gateway = await TeamGateway.StartAsync(_upstream, Limits(max: 0, queue: 0, seconds: 1));
