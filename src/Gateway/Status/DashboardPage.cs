@@ -239,7 +239,7 @@ section.panel h2.sub-h { margin-top: 18px; }
   function renderCards(s) {
     const t = s.totals;
     $("cards").replaceChildren(
-      card("Requests", int(t.requests), t.failures + " failed, " + t.cancelled + " cancelled"),
+      card("Requests", int(t.requests), Math.max(0, t.failures - t.cancelled) + " failed, " + t.cancelled + " cancelled"),
       card("Cache hit ratio", pct(t.cacheHitRatio), "of " + compact(t.promptTokens) + " prompt tokens"),
       card("Tokens from cache", compact(t.cachedTokens), "not re-computed"),
       card("Tokens re-computed", compact(t.recomputedTokens), compact(t.outputTokens) + " generated"),

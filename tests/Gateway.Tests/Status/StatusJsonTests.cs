@@ -114,6 +114,23 @@ public sealed class StatusJsonTests
         Assert.Equal("(anonymous)", Assert.Single(status.RootElement.GetProperty("users").EnumerateArray()).GetProperty("name").GetString());
     }
 
+    [Fact]
+    public async Task StatusJson_OnlyAdminKeyConfigured_ApiOpenButStatusNeedsTheKey()
+    {
+        await using var upstream = await FakeUpstream.StartAsync(TeamGateway.AnswerAsync);
+        await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl, new Dictionary<string, string?> { ["Gateway:AdminApiKey"] = TeamGateway.AdminKey }, "anthropic");
+
+        using var api = await gateway.Client.SendAsync(TeamGateway.Request("/v1/messages", key: null));
+        using var anonymous = await gateway.Client.SendAsync(TeamGateway.Get("/status.json", key: null));
+        using var admin = await GetStatusAsync(gateway, TeamGateway.AdminKey);
+
+        Assert.Equal(HttpStatusCode.OK, api.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        AssertValid(admin);
+        Assert.True(admin.RootElement.GetProperty("open").GetBoolean());
+        Assert.Equal("(admin)", admin.RootElement.GetProperty("viewer").GetProperty("user").GetString());
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("sk-wrong-key-00000")]
