@@ -25,6 +25,18 @@ internal sealed class ConversationFingerprint
     /// <summary>The request's max_tokens (or max_completion_tokens / n_predict), -1 when absent.</summary>
     public required int MaxTokens { get; init; }
 
+    /// <summary>
+    /// Characters of the system prompt (Anthropic <c>system</c>, or the leading system/developer messages of a chat
+    /// body). Side requests (titles, topics, subagents) have short or different system prompts.
+    /// </summary>
+    public int SystemChars { get; init; }
+
+    /// <summary>
+    /// The last message is a user message whose whole content is the text <c>quota</c>: Claude Code's start-up probe
+    /// (<c>max_tokens: 1</c>), which should not evict a warm slot.
+    /// </summary>
+    public bool LastUserMessageIsQuotaProbe { get; init; }
+
     /// <summary>Hash of everything up to and including the last message (the prefix key when there are none).</summary>
     public ulong Tip => Chain.Length == 0 ? PrefixKey : Chain[^1];
 }

@@ -1,4 +1,8 @@
 using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Unicode;
 using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Normalization;
@@ -9,10 +13,98 @@ namespace LlamaGateway.Normalization;
 /// </summary>
 internal static class RequestNormalizer
 {
+    /// <summary>
+    /// Nesting limit for request bodies. Above the reader's default of 64 because tool schemas and tool inputs can nest
+    /// deeply; far below anything that could exhaust a stack in code that recurses over JSON.
+    /// </summary>
+    public const int MaxDepth = 256;
+
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        // Relaxed: non-ASCII text and <>&' stay as they are, so rewritten bodies stay close to what clients send.
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = false,
+        // The pass mirrors a validated reader, and tests parse every shape it writes; skip the per-token bookkeeping.
+        SkipValidation = true,
+        // A string content becomes [{"type":"text",...}]: two levels deeper than anything read.
+        MaxDepth = MaxDepth + 8,
+    };
+
+    /// <summary>
+    /// Writes the normalized body to <paramref name="output"/>. On failure (the outcome says why, naming the field)
+    /// <paramref name="output"/> may hold a partial body and must be discarded.
+    /// </summary>
     public static NormalizationOutcome Normalize(ReadOnlySpan<byte> body, ApiRoute route, in NormalizationSettings settings, IBufferWriter<byte> output)
     {
-        // Placeholder until the streaming rewrite lands: copy through unchanged.
-        output.Write(body);
-        return new NormalizationOutcome(true, null, 0, 0);
+        if (body.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return NormalizationOutcome.Fail("request body is empty");
+        }
+
+        if (!Utf8.IsValid(body))
+        {
+            var at = FirstInvalidUtf8(body);
+            return NormalizationOutcome.Fail($"request body is not valid UTF-8 (byte {at}, in {JsonLocation.Describe(body, at)})");
+        }
+
+        var value = BillingValue(settings.BillingHeaderValue);
+        Span<byte> valueBytes = stackalloc byte[256];
+        if (Encoding.UTF8.GetMaxByteCount(value.Length) > valueBytes.Length)
+        {
+            valueBytes = new byte[Encoding.UTF8.GetMaxByteCount(value.Length)];
+        }
+
+        valueBytes = valueBytes[..Encoding.UTF8.GetBytes(value, valueBytes)];
+
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
+        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, writer);
+        try
+        {
+            pass.Run();
+            writer.Flush();
+            return new NormalizationOutcome(true, null, pass.BillingLines, pass.Folded);
+        }
+        catch (InvalidBodyException e)
+        {
+            return NormalizationOutcome.Fail(e.Message);
+        }
+        catch (JsonException e)
+        {
+            var at = JsonLocation.OffsetOf(body, e);
+            return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {e.Message}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // Valid UTF-8 can still hold strings the writer refuses, e.g. an escaped lone surrogate "\ud800".
+            return NormalizationOutcome.Fail($"request body has an invalid value (in {JsonLocation.Describe(body, pass.Position)}): {e.Message}");
+        }
+        finally
+        {
+            pass.Dispose();
+        }
+    }
+
+    /// <summary>The configured value up to any line break: a break would split the line and defeat idempotence.</summary>
+    private static ReadOnlySpan<char> BillingValue(string? configured)
+    {
+        var value = (configured ?? NormalizationSettings.DefaultBillingHeaderValue).AsSpan();
+        var lineBreak = value.IndexOfAny('\r', '\n');
+        return lineBreak < 0 ? value : value[..lineBreak];
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> body)
+    {
+        var at = 0;
+        while (at < body.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(body[at..], out _, out var consumed) != OperationStatus.Done)
+            {
+                return at;
+            }
+
+            at += consumed;
+        }
+
+        return at;
     }
 }
