@@ -52,5 +52,8 @@ internal static class NormalizerRun
     }
 
     /// <summary>A JSON string literal for <paramref name="text"/>.</summary>
-    public static string Str(string text) => JsonSerializer.Serialize(text);
+    public static string Str(string text) => JsonSerializer.Serialize(text, RelaxedJson);
+
+    /// <summary>Serializer options that escape like the normalizer's writer.</summary>
+    public static JsonSerializerOptions RelaxedJson { get; } = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
