@@ -118,6 +118,9 @@ internal ref struct FingerprintPass
             }
         }
 
+        // With a final block the reader throws here if anything but whitespace follows the object.
+        _reader.Read();
+
         var prefixKey = _route == ApiRoute.Completion ? _promptPrefix : PrefixKey();
         var chain = new ulong[_linkCount];
         var previous = prefixKey;
@@ -249,8 +252,10 @@ internal ref struct FingerprintPass
                 role = MessageRoles.Classify(ref _reader);
             }
 
-            // Content absent, null or [] is the same empty content.
-            fields[slot] = slot == 1 ? ContentDigest(0, out quota) : FieldDigest();
+            // Content absent, null or [] is the same empty content. Role names are not counted as prompt text.
+            fields[slot] = slot == 1 ? ContentDigest(0, out quota)
+                : slot == 0 && _reader.TokenType == JsonTokenType.String ? NameDigest()
+                : FieldDigest();
             present |= slot == 1 ? 0 : 1 << slot;
         }
 
@@ -323,7 +328,7 @@ internal ref struct FingerprintPass
             {
                 _reader.Read();
                 var type = _reader.TokenType == JsonTokenType.String ? BlockTypes.Classify(ref _reader) : BlockType.Unknown;
-                block.SetType(FieldDigest(), type);
+                block.SetType(_reader.TokenType == JsonTokenType.String ? NameDigest() : ValueDigest(), type);
                 typeKnown = true;
                 continue;
             }
@@ -511,6 +516,7 @@ internal ref struct FingerprintPass
         return XxHash64.Hash(text, StringSeed);
     }
 
+    /// <summary>Like <see cref="StringDigest"/> for names and tags, which are not counted as prompt text.</summary>
     private ulong NameDigest() => XxHash64.Hash(_text.Unescape(ref _reader), StringSeed);
 
     /// <summary>
