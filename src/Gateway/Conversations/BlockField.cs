@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Conversations;
 
@@ -24,7 +25,7 @@ internal enum BlockField
 internal static class BlockFields
 {
     /// <summary>Classifies the property name at the reader (type is handled before this).</summary>
-    public static BlockField Classify(ref Utf8JsonReader reader) =>
+    public static BlockField Classify(ref JsonTokenizer reader) =>
         reader.ValueTextEquals("text"u8) ? BlockField.Text
         : reader.ValueTextEquals("cache_control"u8) ? BlockField.CacheControl
         : reader.ValueTextEquals("id"u8) ? BlockField.Id

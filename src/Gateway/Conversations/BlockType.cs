@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Conversations;
 
@@ -19,7 +20,7 @@ internal enum BlockType
 internal static class BlockTypes
 {
     /// <summary>Classifies the string token at the reader.</summary>
-    public static BlockType Classify(ref Utf8JsonReader reader) =>
+    public static BlockType Classify(ref JsonTokenizer reader) =>
         reader.ValueTextEquals("text"u8) ? BlockType.Text
         : reader.ValueTextEquals("tool_use"u8) || reader.ValueTextEquals("server_tool_use"u8) ? BlockType.ToolUse
         : reader.ValueTextEquals("tool_result"u8) ? BlockType.ToolResult

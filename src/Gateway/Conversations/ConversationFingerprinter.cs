@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Conversations;
@@ -12,6 +13,12 @@ internal static class ConversationFingerprinter
     /// </summary>
     public static ConversationFingerprint? Compute(ReadOnlySpan<byte> normalizedBody, ApiRoute route)
     {
+        // The tokenizer leaves UTF-8 checking to its callers; one vectorized pass costs about a microsecond per 100 KB.
+        if (!Utf8.IsValid(normalizedBody))
+        {
+            return null;
+        }
+
         var pass = new FingerprintPass(normalizedBody, route);
         try
         {
@@ -19,7 +26,7 @@ internal static class ConversationFingerprinter
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
         {
-            // Malformed JSON, or strings that do not decode (invalid UTF-8, lone surrogates).
+            // Malformed JSON (the tokenizer also rejects escaped lone surrogates).
             return null;
         }
         finally

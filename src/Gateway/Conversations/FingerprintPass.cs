@@ -32,7 +32,7 @@ internal ref struct FingerprintPass
 
     private static readonly ulong TextTypeDigest = XxHash64.Hash("text"u8, StringSeed);
 
-    private Utf8JsonReader _reader;
+    private JsonTokenizer _reader;
     private readonly ApiRoute _route;
     private ScratchBuffer _text;
     private ulong[] _links;
@@ -51,7 +51,7 @@ internal ref struct FingerprintPass
 
     public FingerprintPass(ReadOnlySpan<byte> body, ApiRoute route)
     {
-        _reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = RequestNormalizer.MaxDepth });
+        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
         _route = route;
         _links = ArrayPool<ulong>.Shared.Rent(32);
         _maxTokens = -1;
@@ -118,7 +118,7 @@ internal ref struct FingerprintPass
             }
         }
 
-        // With a final block the reader throws here if anything but whitespace follows the object.
+        // Throws if anything but whitespace follows the object.
         _reader.Read();
 
         var prefixKey = _route == ApiRoute.Completion ? _promptPrefix : PrefixKey();

@@ -15,7 +15,7 @@ internal enum MessageRole : byte
 internal static class MessageRoles
 {
     /// <summary>Classifies the current string token; <see cref="MessageRole.Other"/> for anything unknown.</summary>
-    public static MessageRole Classify(ref Utf8JsonReader reader) =>
+    public static MessageRole Classify(ref JsonTokenizer reader) =>
         reader.TokenType != JsonTokenType.String ? MessageRole.Other
         : reader.ValueTextEquals("user"u8) ? MessageRole.User
         : reader.ValueTextEquals("assistant"u8) ? MessageRole.Assistant

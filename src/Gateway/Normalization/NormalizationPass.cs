@@ -1,19 +1,20 @@
+using System.Buffers;
 using System.Text.Json;
 using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Normalization;
 
 /// <summary>
-/// One streaming rewrite of a request body, reader to writer, token by token. Only the billing line and folded system
+/// One streaming rewrite of a request body, tokenizer to emitter, token by token. Only the billing line and folded system
 /// messages change; everything else is re-emitted as read (order, unknown fields, duplicate keys, raw numbers).
-/// Throws <see cref="InvalidBodyException"/> or reader/writer exceptions for bad input; the caller maps them.
+/// Throws <see cref="InvalidBodyException"/> or <see cref="JsonException"/> for bad input; the caller maps them.
 /// </summary>
 internal ref struct NormalizationPass
 {
     private const int SystemField = -1;
 
-    private Utf8JsonReader _reader;
-    private readonly Utf8JsonWriter _writer;
+    private JsonTokenizer _reader;
+    private JsonEmitter _out;
     private readonly ApiRoute _route;
     private readonly BillingHeaderMode _mode;
     private readonly ReadOnlySpan<byte> _billingValue;
@@ -23,10 +24,10 @@ internal ref struct NormalizationPass
     private FoldPlan _plan;
 
     public NormalizationPass(
-        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, Utf8JsonWriter writer)
+        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output)
     {
-        _reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = RequestNormalizer.MaxDepth });
-        _writer = writer;
+        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
+        _out = new JsonEmitter(output);
         _route = route;
         _mode = mode;
         _billingValue = billingValue;
@@ -57,7 +58,7 @@ internal ref struct NormalizationPass
             throw new InvalidBodyException("request body must be a JSON object");
         }
 
-        _writer.WriteStartObject();
+        _out.StartObject();
         while (Next() == JsonTokenType.PropertyName)
         {
             var field = ClassifyTopLevel();
@@ -80,10 +81,11 @@ internal ref struct NormalizationPass
             }
         }
 
-        _writer.WriteEndObject();
+        _out.EndObject();
 
-        // With a final block the reader throws here if anything but whitespace follows the object.
+        // Throws if anything but whitespace follows the object.
         _reader.Read();
+        _out.Flush();
     }
 
     public void Dispose()
@@ -128,7 +130,7 @@ internal ref struct NormalizationPass
                 RewriteTextBlocks(SystemField);
                 break;
             case JsonTokenType.Null:
-                _writer.WriteNullValue();
+                _out.Literal("null"u8);
                 break;
             default:
                 throw new InvalidBodyException("system must be a string or an array of text blocks");
@@ -144,7 +146,7 @@ internal ref struct NormalizationPass
                 break;
             case JsonTokenType.StartArray:
                 // llama-server also takes several prompts, token ids, or a mix: rewrite the strings, keep the rest.
-                _writer.WriteStartArray();
+                _out.StartArray();
                 while (Next() != JsonTokenType.EndArray)
                 {
                     if (_reader.TokenType == JsonTokenType.String)
@@ -157,7 +159,7 @@ internal ref struct NormalizationPass
                     }
                 }
 
-                _writer.WriteEndArray();
+                _out.EndArray();
                 break;
             case JsonTokenType.StartObject:
                 CopyValue();
@@ -178,7 +180,7 @@ internal ref struct NormalizationPass
         var firstSystem = _fold ? PlanFolds(chat) : -1;
         var billingPending = chat && !_fold;
 
-        _writer.WriteStartArray();
+        _out.StartArray();
         var index = 0;
         while (Next() != JsonTokenType.EndArray)
         {
@@ -219,7 +221,7 @@ internal ref struct NormalizationPass
             index++;
         }
 
-        _writer.WriteEndArray();
+        _out.EndArray();
     }
 
     /// <summary>
@@ -242,7 +244,7 @@ internal ref struct NormalizationPass
             }
 
             var role = MessageRole.Other;
-            var content = default(Utf8JsonReader);
+            var content = default(JsonTokenizer);
             var hasContent = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
@@ -261,12 +263,13 @@ internal ref struct NormalizationPass
                     reader.Read();
                     content = reader;
                     hasContent = true;
-                    reader.Skip();
+                    reader.SkipUnvalidated();
                 }
                 else
                 {
+                    // The main pass reads all of it again, validating; here only the structure matters.
                     reader.Read();
-                    reader.Skip();
+                    reader.SkipUnvalidated();
                 }
             }
 
@@ -309,7 +312,7 @@ internal ref struct NormalizationPass
     /// cache_control on the message is dropped for the same reason. Returns false (leave the message alone) when it
     /// holds something other than text.
     /// </summary>
-    private bool AppendReminder(ref Utf8JsonReader content, bool hasContent, int index, bool billing)
+    private bool AppendReminder(ref JsonTokenizer content, bool hasContent, int index, bool billing)
     {
         ref var texts = ref _plan.Texts;
         var start = texts.Length;
@@ -395,7 +398,7 @@ internal ref struct NormalizationPass
     }
 
     /// <summary>Appends a string token's text, billing line handled if asked; true when that left nothing.</summary>
-    private bool AppendTextWithBilling(ref Utf8JsonReader reader, bool billing, ref ScratchBuffer output)
+    private bool AppendTextWithBilling(ref JsonTokenizer reader, bool billing, ref ScratchBuffer output)
     {
         var text = _unescaped.Unescape(ref reader);
         if (billing)
@@ -437,7 +440,7 @@ internal ref struct NormalizationPass
 
     private void CopyMessage(int index, bool billing, bool reminders)
     {
-        _writer.WriteStartObject();
+        _out.StartObject();
         var contentWritten = false;
         while (Next() == JsonTokenType.PropertyName)
         {
@@ -461,14 +464,14 @@ internal ref struct NormalizationPass
 
         if (reminders && !contentWritten)
         {
-            _writer.WritePropertyName("content"u8);
-            _writer.WriteStartArray();
+            _out.PropertyNameRaw("content"u8);
+            _out.StartArray();
             WriteReminders(index, FoldPlacement.PrependToFollowing);
             WriteReminders(index, FoldPlacement.AppendToPreceding);
-            _writer.WriteEndArray();
+            _out.EndArray();
         }
 
-        _writer.WriteEndObject();
+        _out.EndObject();
     }
 
     /// <summary>A user message's content with reminders added; a string becomes <c>[{"type":"text","text":...}]</c> first.</summary>
@@ -477,23 +480,24 @@ internal ref struct NormalizationPass
         switch (_reader.TokenType)
         {
             case JsonTokenType.String:
-                _writer.WriteStartArray();
+                _out.StartArray();
                 WriteReminders(index, FoldPlacement.PrependToFollowing);
                 // An empty text block is an error for some servers; "" holds nothing worth keeping.
                 if (_reader.ValueSpan.Length > 0)
                 {
-                    _writer.WriteStartObject();
-                    _writer.WriteString("type"u8, "text"u8);
-                    _writer.WritePropertyName("text"u8);
+                    _out.StartObject();
+                    _out.PropertyNameRaw("type"u8);
+                    _out.StringRaw("text"u8);
+                    _out.PropertyNameRaw("text"u8);
                     CopyString();
-                    _writer.WriteEndObject();
+                    _out.EndObject();
                 }
 
                 WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _writer.WriteEndArray();
+                _out.EndArray();
                 break;
             case JsonTokenType.StartArray:
-                _writer.WriteStartArray();
+                _out.StartArray();
                 WriteReminders(index, FoldPlacement.PrependToFollowing);
                 while (Next() != JsonTokenType.EndArray)
                 {
@@ -501,13 +505,13 @@ internal ref struct NormalizationPass
                 }
 
                 WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _writer.WriteEndArray();
+                _out.EndArray();
                 break;
             case JsonTokenType.Null:
-                _writer.WriteStartArray();
+                _out.StartArray();
                 WriteReminders(index, FoldPlacement.PrependToFollowing);
                 WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _writer.WriteEndArray();
+                _out.EndArray();
                 break;
             default:
                 throw Shape(index, ".content must be a string or an array");
@@ -517,14 +521,15 @@ internal ref struct NormalizationPass
     /// <summary>A system message with no user neighbour, re-emitted as a user message holding its reminder(s).</summary>
     private void WriteConvertedMessage(int index)
     {
-        _writer.WriteStartObject();
-        _writer.WriteString("role"u8, "user"u8);
-        _writer.WritePropertyName("content"u8);
-        _writer.WriteStartArray();
+        _out.StartObject();
+        _out.PropertyNameRaw("role"u8);
+        _out.StringRaw("user"u8);
+        _out.PropertyNameRaw("content"u8);
+        _out.StartArray();
         WriteReminders(index, FoldPlacement.OwnUserMessage);
         WriteReminders(index, FoldPlacement.AppendToPreceding);
-        _writer.WriteEndArray();
-        _writer.WriteEndObject();
+        _out.EndArray();
+        _out.EndObject();
     }
 
     private void WriteReminders(int target, FoldPlacement placement)
@@ -532,10 +537,12 @@ internal ref struct NormalizationPass
         var cursor = 0;
         while (_plan.NextReminder(target, placement, ref cursor, out var text))
         {
-            _writer.WriteStartObject();
-            _writer.WriteString("type"u8, "text"u8);
-            _writer.WriteString("text"u8, text);
-            _writer.WriteEndObject();
+            _out.StartObject();
+            _out.PropertyNameRaw("type"u8);
+                    _out.StringRaw("text"u8);
+            _out.PropertyNameRaw("text"u8);
+            _out.String(text);
+            _out.EndObject();
             Folded++;
         }
     }
@@ -552,7 +559,7 @@ internal ref struct NormalizationPass
                 RewriteTextBlocks(index);
                 break;
             case JsonTokenType.Null:
-                _writer.WriteNullValue();
+                _out.Literal("null"u8);
                 break;
             default:
                 throw Shape(index, ".content must be a string or an array");
@@ -564,7 +571,7 @@ internal ref struct NormalizationPass
     {
         var field = message == SystemField ? string.Empty : ".content";
         var block = 0;
-        _writer.WriteStartArray();
+        _out.StartArray();
         while (Next() != JsonTokenType.EndArray)
         {
             if (_reader.TokenType != JsonTokenType.StartObject)
@@ -581,7 +588,7 @@ internal ref struct NormalizationPass
                 continue;
             }
 
-            _writer.WriteStartObject();
+            _out.StartObject();
             while (Next() == JsonTokenType.PropertyName)
             {
                 var isText = _reader.ValueTextEquals("text"u8);
@@ -601,11 +608,11 @@ internal ref struct NormalizationPass
                 }
             }
 
-            _writer.WriteEndObject();
+            _out.EndObject();
             block++;
         }
 
-        _writer.WriteEndArray();
+        _out.EndArray();
     }
 
     /// <summary>Looks ahead into the block at the reader: is its text the billing line alone?</summary>
@@ -647,8 +654,14 @@ internal ref struct NormalizationPass
         var text = _unescaped.Unescape(ref _reader);
         _rewritten.Clear();
         var lines = BillingLine.Rewrite(text, anyLine, _mode, _billingValue, ref _rewritten);
+        if (lines == 0)
+        {
+            CopyString();
+            return;
+        }
+
         BillingLines += lines;
-        _writer.WriteStringValue(lines > 0 ? _rewritten.WrittenSpan : text);
+        _out.String(_rewritten.WrittenSpan);
     }
 
     /// <summary>Copies the value at the reader (a scalar, or a whole object/array) to the writer unchanged.</summary>
@@ -672,16 +685,16 @@ internal ref struct NormalizationPass
         switch (_reader.TokenType)
         {
             case JsonTokenType.StartObject:
-                _writer.WriteStartObject();
+                _out.StartObject();
                 break;
             case JsonTokenType.EndObject:
-                _writer.WriteEndObject();
+                _out.EndObject();
                 break;
             case JsonTokenType.StartArray:
-                _writer.WriteStartArray();
+                _out.StartArray();
                 break;
             case JsonTokenType.EndArray:
-                _writer.WriteEndArray();
+                _out.EndArray();
                 break;
             case JsonTokenType.PropertyName:
                 WritePropertyName();
@@ -689,25 +702,15 @@ internal ref struct NormalizationPass
             case JsonTokenType.String:
                 CopyString();
                 break;
-            case JsonTokenType.Number:
-                // Raw, so 1.0 stays 1.0 and big integers keep every digit; the reader has validated it.
-                _writer.WriteRawValue(_reader.ValueSpan, skipInputValidation: true);
-                break;
-            case JsonTokenType.True:
-                _writer.WriteBooleanValue(true);
-                break;
-            case JsonTokenType.False:
-                _writer.WriteBooleanValue(false);
-                break;
-            case JsonTokenType.Null:
-                _writer.WriteNullValue();
+            case JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null:
+                // Raw, so 1.0 stays 1.0 and big integers keep every digit; the tokenizer has validated it.
+                _out.Literal(_reader.ValueSpan);
                 break;
         }
     }
 
-    private void CopyString() =>
-        _writer.WriteStringValue(_reader.ValueIsEscaped ? _unescaped.Unescape(ref _reader) : _reader.ValueSpan);
+    // Strings and names are copied as read: already valid JSON, so re-escaping would only cost time.
+    private void CopyString() => _out.StringRaw(_reader.ValueSpan);
 
-    private void WritePropertyName() =>
-        _writer.WritePropertyName(_reader.ValueIsEscaped ? _unescaped.Unescape(ref _reader) : _reader.ValueSpan);
+    private void WritePropertyName() => _out.PropertyNameRaw(_reader.ValueSpan);
 }

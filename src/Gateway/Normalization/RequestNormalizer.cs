@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
 using LlamaGateway.Pipeline;
@@ -18,17 +17,6 @@ internal static class RequestNormalizer
     /// deeply; far below anything that could exhaust a stack in code that recurses over JSON.
     /// </summary>
     public const int MaxDepth = 256;
-
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        // Relaxed: non-ASCII text and <>&' stay as they are, so rewritten bodies stay close to what clients send.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        Indented = false,
-        // The pass mirrors a validated reader, and tests parse every shape it writes; skip the per-token bookkeeping.
-        SkipValidation = true,
-        // A string content becomes [{"type":"text",...}]: two levels deeper than anything read.
-        MaxDepth = MaxDepth + 8,
-    };
 
     /// <summary>
     /// Writes the normalized body to <paramref name="output"/>. On failure (the outcome says why, naming the field)
@@ -56,12 +44,10 @@ internal static class RequestNormalizer
 
         valueBytes = valueBytes[..Encoding.UTF8.GetBytes(value, valueBytes)];
 
-        using var writer = new Utf8JsonWriter(output, WriterOptions);
-        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, writer);
+        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output);
         try
         {
             pass.Run();
-            writer.Flush();
             return new NormalizationOutcome(true, null, pass.BillingLines, pass.Folded);
         }
         catch (InvalidBodyException e)
@@ -75,7 +61,7 @@ internal static class RequestNormalizer
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // Valid UTF-8 can still hold strings the writer refuses, e.g. an escaped lone surrogate "\ud800".
+            // Not expected from validated input; kept so that a bug surfaces as a 400, never as a crash.
             return NormalizationOutcome.Fail($"request body has an invalid value (in {JsonLocation.Describe(body, pass.Position)}): {e.Message}");
         }
         finally

@@ -36,7 +36,7 @@ internal struct ScratchBuffer : IDisposable
     }
 
     /// <summary>Appends the current string token unescaped; returns where it starts in this buffer.</summary>
-    public int AppendUnescaped(ref Utf8JsonReader reader)
+    public int AppendUnescaped(ref JsonTokenizer reader)
     {
         var start = _length;
         if (!reader.ValueIsEscaped)
@@ -55,7 +55,7 @@ internal struct ScratchBuffer : IDisposable
     /// The current string token unescaped: the reader's own bytes when it has no escapes (no copy), else this buffer's
     /// contents after clearing it.
     /// </summary>
-    public ReadOnlySpan<byte> Unescape(ref Utf8JsonReader reader)
+    public ReadOnlySpan<byte> Unescape(ref JsonTokenizer reader)
     {
         if (!reader.ValueIsEscaped)
         {

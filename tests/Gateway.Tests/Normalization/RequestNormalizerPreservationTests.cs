@@ -59,16 +59,27 @@ public sealed class RequestNormalizerPreservationTests
     }
 
     [Fact]
-    public void Normalize_TrickyBody_CompactRelaxedOutput()
+    public void Normalize_TrickyBody_StringsCopiedAsSentWhitespaceRemoved()
     {
         var output = Encoding.UTF8.GetString(Ok(Encoding.UTF8.GetBytes(Tricky), ApiRoute.Messages, Replace()));
 
-        Assert.StartsWith("""{"messages":[{"role":"user","content":[{"type":"text","text":"café café \uD83D\uDE00 \uD83D\uDE00 \u2028 / \"q\" \\ \u0001 tab\t <b>&amp;</b> 日本語"}]""", output);
-        Assert.DoesNotContain("\n", output);
+        Assert.StartsWith("""{"messages":[{"role":"user","content":[{"type":"text","text":"caf\u00e9 café 😀 \ud83d\ude00 \u2028 \/ \"q\" \\ \u0001 tab\t <b>&amp;</b> 日本語"}],"extra":{"z":1,"a":2}},""", output);
         Assert.Contains("""
-            "dup":1,"dup":[2,[3,[4,{}]],[]]
+            "dup":1,"dup":[2,[3,[4,{}]],[]],"temperature":0.70,"unknown_object":{"nested":{"deeper":[1.50,"x",{"k":"v","k":"w"}]}},"stream":true}
             """, output);
-        Assert.Contains("""{"k":"v","k":"w"}""", output);
+        Assert.DoesNotContain("\n  ", output);
+    }
+
+    [Fact]
+    public void Normalize_CreatedText_EscapedMinimallyLikeRelaxedEncoder()
+    {
+        var json = """{"messages":[{"role":"user","content":"a"},{"role":"system","content":"<b> & 'é' \"q\" back\\slash \u0001\t 😀 \u2028"}]}""";
+
+        var output = Encoding.UTF8.GetString(Ok(Encoding.UTF8.GetBytes(json), ApiRoute.Messages, Replace()));
+
+        Assert.Equal(
+            """{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"<system-reminder>\n<b> & 'é' \"q\" back\\slash \u0001\t 😀 """ + "\u2028" + """\n</system-reminder>"}]}]}""",
+            output);
     }
 
     [Fact]
