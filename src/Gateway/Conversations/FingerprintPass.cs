@@ -35,6 +35,7 @@ internal ref struct FingerprintPass
     private JsonTokenizer _reader;
     private readonly ApiRoute _route;
     private ScratchBuffer _text;
+    private byte[] _unescapeArray;
     private ulong[] _links;
     private int _linkCount;
     private int _chars;
@@ -51,7 +52,8 @@ internal ref struct FingerprintPass
 
     public FingerprintPass(ReadOnlySpan<byte> body, ApiRoute route)
     {
-        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
+        _unescapeArray = ArrayPool<byte>.Shared.Rent(body.Length + JsonTokenizer.UnescapeSlack);
+        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth, _unescapeArray);
         _route = route;
         _links = ArrayPool<ulong>.Shared.Rent(32);
         _maxTokens = -1;
@@ -146,6 +148,7 @@ internal ref struct FingerprintPass
     {
         _text.Dispose();
         ArrayPool<ulong>.Shared.Return(_links);
+        ArrayPool<byte>.Shared.Return(_unescapeArray);
     }
 
     private readonly ulong PrefixKey()
@@ -441,7 +444,7 @@ internal ref struct FingerprintPass
         switch (_reader.TokenType)
         {
             case JsonTokenType.String:
-                text = _text.Unescape(ref _reader);
+                text = _reader.UnescapedValue;
                 break;
             case JsonTokenType.StartArray:
                 // Several prompts or token ids: chunk their concatenation (strings as text, tokens as "id ").
@@ -450,7 +453,7 @@ internal ref struct FingerprintPass
                 {
                     if (_reader.TokenType == JsonTokenType.String)
                     {
-                        _text.AppendUnescaped(ref _reader);
+                        _text.Append(_reader.UnescapedValue);
                     }
                     else if (_reader.TokenType == JsonTokenType.Number)
                     {
@@ -470,7 +473,7 @@ internal ref struct FingerprintPass
                 return;
         }
 
-        _chars += Encoding.UTF8.GetCharCount(text);
+        _chars += TextLength.Utf16(text);
         var end = ChunkEnd(text, 0);
         end = end < 0 ? text.Length : end;
         _promptPrefix = XxHash64.Hash(text[..end], PromptSeed);
@@ -511,13 +514,13 @@ internal ref struct FingerprintPass
 
     private ulong StringDigest()
     {
-        var text = _text.Unescape(ref _reader);
-        _chars += Encoding.UTF8.GetCharCount(text);
+        var text = _reader.UnescapedValue;
+        _chars += TextLength.Utf16(text);
         return XxHash64.Hash(text, StringSeed);
     }
 
     /// <summary>Like <see cref="StringDigest"/> for names and tags, which are not counted as prompt text.</summary>
-    private ulong NameDigest() => XxHash64.Hash(_text.Unescape(ref _reader), StringSeed);
+    private ulong NameDigest() => XxHash64.Hash(_reader.UnescapedValue, StringSeed);
 
     /// <summary>
     /// Canonical JSON of the value at the reader, streamed token by token without recursion: strings and names
@@ -567,8 +570,8 @@ internal ref struct FingerprintPass
                 hash.AppendByte((byte)']');
                 break;
             case JsonTokenType.PropertyName or JsonTokenType.String:
-                var text = _text.Unescape(ref _reader);
-                _chars += Encoding.UTF8.GetCharCount(text);
+                var text = _reader.UnescapedValue;
+                _chars += TextLength.Utf16(text);
                 hash.AppendByte(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k');
                 hash.AppendInt32(text.Length);
                 hash.Append(text);

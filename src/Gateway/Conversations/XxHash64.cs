@@ -66,17 +66,19 @@ internal struct XxHash64
     {
         _totalLength += (ulong)data.Length;
 
+        // Canonical hashing feeds many tiny pieces (tags, lengths, digests): keep that path short.
+        if (_buffered + data.Length < StripeSize)
+        {
+            data.CopyTo(StripeSpan(ref _buffer)[_buffered..]);
+            _buffered += data.Length;
+            return;
+        }
+
         if (_buffered > 0)
         {
-            var take = Math.Min(StripeSize - _buffered, data.Length);
+            var take = StripeSize - _buffered;
             data[..take].CopyTo(StripeSpan(ref _buffer)[_buffered..]);
-            _buffered += take;
             data = data[take..];
-            if (_buffered < StripeSize)
-            {
-                return;
-            }
-
             ConsumeStripes(StripeSpan(ref _buffer));
             _buffered = 0;
         }
@@ -97,6 +99,20 @@ internal struct XxHash64
 
     public void AppendUInt64(ulong value)
     {
+        if (_buffered <= StripeSize - 8)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(StripeSpan(ref _buffer)[_buffered..], value);
+            _totalLength += 8;
+            _buffered += 8;
+            if (_buffered == StripeSize)
+            {
+                ConsumeStripes(StripeSpan(ref _buffer));
+                _buffered = 0;
+            }
+
+            return;
+        }
+
         Span<byte> bytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
         Append(bytes);
@@ -109,7 +125,17 @@ internal struct XxHash64
         Append(bytes);
     }
 
-    public void AppendByte(byte value) => Append(new ReadOnlySpan<byte>(in value));
+    public void AppendByte(byte value)
+    {
+        if (_buffered < StripeSize - 1)
+        {
+            StripeSpan(ref _buffer)[_buffered++] = value;
+            _totalLength++;
+            return;
+        }
+
+        Append(new ReadOnlySpan<byte>(in value));
+    }
 
     public readonly ulong GetDigest()
     {
@@ -135,16 +161,25 @@ internal struct XxHash64
     private void ConsumeStripes(ReadOnlySpan<byte> data)
     {
         ulong a1 = _acc1, a2 = _acc2, a3 = _acc3, a4 = _acc4;
-        for (var i = 0; i < data.Length; i += StripeSize)
+        ref var at = ref MemoryMarshal.GetReference(data);
+        ref var end = ref Unsafe.Add(ref at, data.Length);
+        while (Unsafe.IsAddressLessThan(ref at, ref end))
         {
-            var stripe = data.Slice(i, StripeSize);
-            a1 = Round(a1, BinaryPrimitives.ReadUInt64LittleEndian(stripe));
-            a2 = Round(a2, BinaryPrimitives.ReadUInt64LittleEndian(stripe[8..]));
-            a3 = Round(a3, BinaryPrimitives.ReadUInt64LittleEndian(stripe[16..]));
-            a4 = Round(a4, BinaryPrimitives.ReadUInt64LittleEndian(stripe[24..]));
+            a1 = Round(a1, ReadLane(ref at, 0));
+            a2 = Round(a2, ReadLane(ref at, 8));
+            a3 = Round(a3, ReadLane(ref at, 16));
+            a4 = Round(a4, ReadLane(ref at, 24));
+            at = ref Unsafe.Add(ref at, StripeSize);
         }
 
         (_acc1, _acc2, _acc3, _acc4) = (a1, a2, a3, a4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong ReadLane(ref byte stripe, int offset)
+    {
+        var lane = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref stripe, offset));
+        return BitConverter.IsLittleEndian ? lane : BinaryPrimitives.ReverseEndianness(lane);
     }
 
     // The tail: at most 31 bytes that did not fill a stripe, then the avalanche. acc already includes the length.

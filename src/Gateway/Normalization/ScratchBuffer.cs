@@ -45,8 +45,8 @@ internal struct ScratchBuffer : IDisposable
             return start;
         }
 
-        // Unescaping never lengthens a JSON string, so its raw length is enough room.
-        EnsureCapacity(reader.ValueSpan.Length);
+        // Unescaping never lengthens a JSON string, so its raw length is enough room (plus slack for block copies).
+        EnsureCapacity(reader.ValueSpan.Length + JsonTokenizer.UnescapeSlack);
         _length += reader.CopyString(_array.AsSpan(_length));
         return start;
     }

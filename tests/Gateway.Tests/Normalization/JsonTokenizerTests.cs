@@ -149,15 +149,35 @@ public sealed class JsonTokenizerTests
         }
     }
 
+    /// <summary>Reads everything with the plain and the unescaping tokenizer; both must agree on failing.</summary>
     private static void ReadAll(byte[] json)
     {
-        var tokenizer = new JsonTokenizer(json, 64);
-        while (tokenizer.Read())
+        var fusedError = Record.Exception(() => ReadAllFused(json));
+        try
         {
-            if (tokenizer.TokenType is JsonTokenType.String or JsonTokenType.PropertyName)
+            var tokenizer = new JsonTokenizer(json, 64);
+            while (tokenizer.Read())
             {
-                tokenizer.CopyString(new byte[tokenizer.ValueSpan.Length]);
+                if (tokenizer.TokenType is JsonTokenType.String or JsonTokenType.PropertyName)
+                {
+                    tokenizer.CopyString(new byte[tokenizer.ValueSpan.Length]);
+                }
             }
+        }
+        catch (Exception e)
+        {
+            Assert.IsType(e.GetType(), fusedError);
+            throw;
+        }
+
+        Assert.Null(fusedError);
+    }
+
+    private static void ReadAllFused(byte[] json)
+    {
+        var fused = new JsonTokenizer(json, 64, new byte[json.Length + JsonTokenizer.UnescapeSlack]);
+        while (fused.Read())
+        {
         }
     }
 
@@ -177,9 +197,13 @@ public sealed class JsonTokenizerTests
     {
         var reader = new Utf8JsonReader(json);
         var tokenizer = new JsonTokenizer(json, 64);
+        var fused = new JsonTokenizer(json, 64, new byte[json.Length + JsonTokenizer.UnescapeSlack]);
         while (reader.Read())
         {
             Assert.True(tokenizer.Read());
+            Assert.True(fused.Read());
+            Assert.Equal(reader.TokenType, fused.TokenType);
+            Assert.Equal(reader.TokenStartIndex, fused.TokenStartIndex);
             Assert.Equal(reader.TokenType, tokenizer.TokenType);
             Assert.Equal(reader.CurrentDepth, tokenizer.CurrentDepth);
             Assert.Equal(reader.TokenStartIndex, tokenizer.TokenStartIndex);
@@ -193,13 +217,18 @@ public sealed class JsonTokenizerTests
             if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName)
             {
                 var expected = new byte[reader.ValueSpan.Length];
-                var actual = new byte[tokenizer.ValueSpan.Length];
-                Assert.Equal(expected[..reader.CopyString(expected)], actual[..tokenizer.CopyString(actual)]);
+                var exact = new byte[tokenizer.ValueSpan.Length];
+                var roomy = new byte[tokenizer.ValueSpan.Length + JsonTokenizer.UnescapeSlack];
+                Assert.Equal(expected[..reader.CopyString(expected)], exact[..tokenizer.CopyString(exact)]);
+                Assert.Equal(expected[..reader.CopyString(expected)], roomy[..tokenizer.CopyString(roomy)]);
+                Assert.Equal(expected[..reader.CopyString(expected)], fused.UnescapedValue.ToArray());
+                Assert.Equal(reader.ValueIsEscaped, fused.ValueIsEscaped);
                 Assert.Equal(reader.GetString(), tokenizer.GetString());
                 Assert.True(tokenizer.ValueTextEquals(Encoding.UTF8.GetBytes(reader.GetString()!)));
             }
         }
 
         Assert.False(tokenizer.Read());
+        Assert.False(fused.Read());
     }
 }
