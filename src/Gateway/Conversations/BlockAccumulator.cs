@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace LlamaGateway.Conversations;
 
 /// <summary>
@@ -36,20 +38,22 @@ internal struct BlockAccumulator
 
     public readonly ulong Digest()
     {
-        var hash = new XxHash64(BlockSeed);
-        hash.AppendUInt64(_hasType ? _type : 0);
-        hash.AppendByte(_hasType ? (byte)1 : (byte)0);
+        Span<byte> canonical = stackalloc byte[8 + 1 + 4 + (8 * FieldSums.Count)];
+        BinaryPrimitives.WriteUInt64LittleEndian(canonical, _hasType ? _type : 0);
+        canonical[8] = _hasType ? (byte)1 : (byte)0;
         var included = _present & Included(_blockType);
-        hash.AppendInt32((int)included);
+        BinaryPrimitives.WriteUInt32LittleEndian(canonical[9..], included);
+        var length = 13;
         for (var field = 0; field < FieldSums.Count; field++)
         {
             if ((included & (1u << field)) != 0)
             {
-                hash.AppendUInt64(_sums[field]);
+                BinaryPrimitives.WriteUInt64LittleEndian(canonical[length..], _sums[field]);
+                length += 8;
             }
         }
 
-        return hash.GetDigest();
+        return XxHash64.Hash(canonical[..length], BlockSeed);
     }
 
     /// <summary>The fields that make up a block's content for its type; an unknown type keeps everything.</summary>

@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Text;
+using System.Buffers.Binary;
 using System.Text.Json;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
@@ -35,6 +35,7 @@ internal ref struct FingerprintPass
     private JsonTokenizer _reader;
     private readonly ApiRoute _route;
     private ScratchBuffer _text;
+    private ScratchBuffer _canonical;
     private byte[] _unescapeArray;
     private ulong[] _links;
     private int _linkCount;
@@ -147,6 +148,7 @@ internal ref struct FingerprintPass
     public void Dispose()
     {
         _text.Dispose();
+        _canonical.Dispose();
         ArrayPool<ulong>.Shared.Return(_links);
         ArrayPool<byte>.Shared.Return(_unescapeArray);
     }
@@ -232,7 +234,7 @@ internal ref struct FingerprintPass
         var chat = _route == ApiRoute.ChatCompletions;
         Span<ulong> fields = stackalloc ulong[6];
         var present = 0;
-        fields[1] = EmptyContentDigest();
+        fields[1] = EmptyContent;
         while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
         {
             var slot = _reader.ValueTextEquals("role"u8) ? 0
@@ -272,7 +274,7 @@ internal ref struct FingerprintPass
         return hash.GetDigest();
     }
 
-    private static ulong EmptyContentDigest() => new XxHash64(ContentSeed).GetDigest();
+    private static readonly ulong EmptyContent = new XxHash64(ContentSeed).GetDigest();
 
     /// <summary>A content value (message content, system, tool_result content): a string is one text block.</summary>
     private ulong ContentDigest(int nesting, out bool quota)
@@ -523,14 +525,15 @@ internal ref struct FingerprintPass
     private ulong NameDigest() => XxHash64.Hash(_reader.UnescapedValue, StringSeed);
 
     /// <summary>
-    /// Canonical JSON of the value at the reader, streamed token by token without recursion: strings and names
-    /// unescaped, numbers raw, object order as sent, any <c>cache_control</c> member left out.
+    /// Canonical JSON of the value at the reader, without recursion: a byte stream of tagged tokens (strings and names
+    /// unescaped and length-prefixed, numbers raw, object order as sent, any <c>cache_control</c> member left out)
+    /// built in a scratch buffer and hashed once; tool schemas are thousands of small tokens.
     /// </summary>
     private ulong ValueDigest()
     {
-        var hash = new XxHash64(ValueSeed);
+        _canonical.Clear();
         var depth = _reader.CurrentDepth;
-        AppendToken(ref hash);
+        AppendToken();
         if (_reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
         {
             while (_reader.Read())
@@ -542,7 +545,7 @@ internal ref struct FingerprintPass
                     continue;
                 }
 
-                AppendToken(ref hash);
+                AppendToken();
                 if (_reader.CurrentDepth == depth)
                 {
                     break;
@@ -550,46 +553,51 @@ internal ref struct FingerprintPass
             }
         }
 
-        return hash.GetDigest();
+        return XxHash64.Hash(_canonical.WrittenSpan, ValueSeed);
     }
 
-    private void AppendToken(ref XxHash64 hash)
+    private void AppendToken()
     {
         switch (_reader.TokenType)
         {
             case JsonTokenType.StartObject:
-                hash.AppendByte((byte)'{');
+                _canonical.Append((byte)'{');
                 break;
             case JsonTokenType.EndObject:
-                hash.AppendByte((byte)'}');
+                _canonical.Append((byte)'}');
                 break;
             case JsonTokenType.StartArray:
-                hash.AppendByte((byte)'[');
+                _canonical.Append((byte)'[');
                 break;
             case JsonTokenType.EndArray:
-                hash.AppendByte((byte)']');
+                _canonical.Append((byte)']');
                 break;
             case JsonTokenType.PropertyName or JsonTokenType.String:
                 var text = _reader.UnescapedValue;
                 _chars += TextLength.Utf16(text);
-                hash.AppendByte(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k');
-                hash.AppendInt32(text.Length);
-                hash.Append(text);
+                AppendTagged(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k', text);
                 break;
             case JsonTokenType.Number:
-                hash.AppendByte((byte)'n');
-                hash.AppendInt32(_reader.ValueSpan.Length);
-                hash.Append(_reader.ValueSpan);
+                AppendTagged((byte)'n', _reader.ValueSpan);
                 break;
             case JsonTokenType.True:
-                hash.AppendByte((byte)'t');
+                _canonical.Append((byte)'t');
                 break;
             case JsonTokenType.False:
-                hash.AppendByte((byte)'f');
+                _canonical.Append((byte)'f');
                 break;
             default:
-                hash.AppendByte((byte)'0');
+                _canonical.Append((byte)'0');
                 break;
         }
+    }
+
+    private void AppendTagged(byte tag, ReadOnlySpan<byte> bytes)
+    {
+        Span<byte> header = stackalloc byte[5];
+        header[0] = tag;
+        BinaryPrimitives.WriteInt32LittleEndian(header[1..], bytes.Length);
+        _canonical.Append(header);
+        _canonical.Append(bytes);
     }
 }

@@ -19,12 +19,16 @@ internal ref struct JsonEmitter
     private readonly IBufferWriter<byte> _output;
     private Span<byte> _buffer;
     private int _used;
+    private long _advanced;
     private bool _needsComma;
 
     public JsonEmitter(IBufferWriter<byte> output)
     {
         _output = output;
     }
+
+    /// <summary>Bytes written so far, including those not yet handed to the buffer writer.</summary>
+    public readonly long Position => _advanced + _used;
 
     public void StartObject() => Open((byte)'{');
 
@@ -111,11 +115,44 @@ internal ref struct JsonEmitter
         _needsComma = true;
     }
 
+    /// <summary>Starts a value written with <see cref="Raw"/>: only the separator before it.</summary>
+    public void BeginRawValue()
+    {
+        Ensure(1);
+        if (_needsComma)
+        {
+            _buffer[_used++] = (byte)',';
+        }
+    }
+
+    /// <summary>Copies bytes as they are: the caller keeps the JSON valid.</summary>
+    public void Raw(scoped ReadOnlySpan<byte> raw)
+    {
+        Ensure(raw.Length);
+        raw.CopyTo(_buffer[_used..]);
+        _used += raw.Length;
+    }
+
+    /// <summary>After raw bytes that left a list open: whether the next value needs a comma.</summary>
+    public void ContinueList(bool hasItems) => _needsComma = hasItems;
+
+    /// <summary>Ends a value written with <see cref="Raw"/>.</summary>
+    public void EndRawValue() => _needsComma = true;
+
+    /// <summary>A whole value from raw, valid JSON bytes.</summary>
+    public void RawValue(scoped ReadOnlySpan<byte> raw)
+    {
+        BeginRawValue();
+        Raw(raw);
+        EndRawValue();
+    }
+
     public void Flush()
     {
         if (_used > 0)
         {
             _output.Advance(_used);
+            _advanced += _used;
         }
 
         _buffer = default;
@@ -178,6 +215,7 @@ internal ref struct JsonEmitter
         if (_used > 0)
         {
             _output.Advance(_used);
+            _advanced += _used;
         }
 
         _buffer = _output.GetSpan(Math.Max(bytes, ChunkSize));

@@ -21,7 +21,14 @@ internal ref struct NormalizationPass
     private readonly bool _fold;
     private ScratchBuffer _unescaped;
     private ScratchBuffer _rewritten;
-    private FoldPlan _plan;
+
+    // Folding state. Reminder texts wait in _foldTexts (_foldStarts[i] is where the i-th begins) for the user message
+    // held in _side, or, while no user message is held, for the next message (prepended, or a converted message).
+    private ScratchBuffer _foldTexts;
+    private int[]? _foldStarts;
+    private int _foldCount;
+    private PooledBufferWriter? _side;
+    private HeldMessage _held;
 
     public NormalizationPass(
         ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output)
@@ -32,7 +39,17 @@ internal ref struct NormalizationPass
         _mode = mode;
         _billingValue = billingValue;
         _fold = fold && route != ApiRoute.Completion;
-        _plan = _fold ? new FoldPlan() : default;
+    }
+
+    private enum ContentKind : byte
+    {
+        Absent,
+        Null,
+        EmptyString,
+        String,
+        EmptyArray,
+        Array,
+        Other,
     }
 
     private enum TopLevelField
@@ -92,10 +109,13 @@ internal ref struct NormalizationPass
     {
         _unescaped.Dispose();
         _rewritten.Dispose();
-        if (_fold)
+        _foldTexts.Dispose();
+        if (_foldStarts is not null)
         {
-            _plan.Dispose();
+            ArrayPool<int>.Shared.Return(_foldStarts);
         }
+
+        _side?.Dispose();
     }
 
     private static InvalidBodyException Shape(int message, string what) =>
@@ -169,6 +189,18 @@ internal ref struct NormalizationPass
         }
     }
 
+    /// <summary>
+    /// Copies <c>messages</c>, folding system messages into user turns in the same single pass. A reminder goes to the
+    /// PRECEDING user message first, on purpose: Claude Code sends [user, system, assistant, user, ...] and re-sends
+    /// the same early messages every turn. Appending the reminder to the user turn before it keeps that turn's bytes
+    /// identical in every later request, so turn N's prompt stays an exact prefix of turn N+1's and llama-server
+    /// reuses its KV cache. Attaching to the FOLLOWING message instead would move the reminder whenever a new message
+    /// arrives after it, changing an early part of the prompt every turn. Only without a user message before it does
+    /// a reminder go to the start of the next user message, or, with neither, become a user message of its own.
+    /// "Preceding" is the previous message as written out, so several system messages in a row join the same turn.
+    /// To append without a lookahead pass, the latest user message is written to a side buffer and held until the
+    /// next message that is not foldable; reminders are spliced into its content when it is released.
+    /// </summary>
     private void RewriteMessages()
     {
         if (_reader.TokenType != JsonTokenType.StartArray)
@@ -177,9 +209,7 @@ internal ref struct NormalizationPass
         }
 
         var chat = _route == ApiRoute.ChatCompletions;
-        var firstSystem = _fold ? PlanFolds(chat) : -1;
-        var billingPending = chat && !_fold;
-
+        var billingPending = chat;
         _out.StartArray();
         var index = 0;
         while (Next() != JsonTokenType.EndArray)
@@ -189,259 +219,240 @@ internal ref struct NormalizationPass
                 throw Shape(index, " must be an object");
             }
 
-            if (_fold && _plan.IsRemoved(index))
+            var role = _fold || billingPending ? PeekRole(index) : MessageRole.Other;
+            var isSystem = role == MessageRole.System || (chat && role == MessageRole.Developer);
+            var billing = billingPending && isSystem;
+            billingPending &= !isSystem;
+
+            // In a chat body the first message is the real system prompt; Anthropic bodies have theirs in `system`.
+            if (_fold && isSystem && !(chat && index == 0) && TryFold(index, billing))
             {
-                _reader.Skip();
+                index++;
+                continue;
             }
-            else if (_fold && _plan.IsConverted(index))
+
+            if (_held.Active)
             {
-                _reader.Skip();
-                WriteConvertedMessage(index);
+                ReleaseHeld();
+            }
+
+            var prepend = _foldCount > 0 && role == MessageRole.User;
+            if (_foldCount > 0 && !prepend)
+            {
+                WriteConvertedMessage();
+            }
+
+            if (_fold && role == MessageRole.User)
+            {
+                HoldUserMessage(index, prepend);
+            }
+            else if (billing)
+            {
+                CopyBillingMessage(index);
             }
             else
             {
-                var billing = index == firstSystem;
-                if (billingPending && PeekRole() is MessageRole.System or MessageRole.Developer)
-                {
-                    billing = true;
-                    billingPending = false;
-                }
-
-                var reminders = _fold && _plan.ReceivesReminders(index);
-                if (billing || reminders)
-                {
-                    CopyMessage(index, billing, reminders);
-                }
-                else
-                {
-                    CopyValue();
-                }
+                CopyValue();
             }
 
             index++;
+        }
+
+        if (_held.Active)
+        {
+            ReleaseHeld();
+        }
+
+        if (_foldCount > 0)
+        {
+            WriteConvertedMessage();
         }
 
         _out.EndArray();
     }
 
-    /// <summary>
-    /// The lookahead over <c>messages</c> (reader on its '['): records roles, extracts each foldable system message's
-    /// text as a reminder and resolves targets. Returns the index of the ChatCompletions message whose billing line to
-    /// rewrite (-1 when none or when that message was folded and its line handled here).
-    /// </summary>
-    private int PlanFolds(bool chat)
+    /// <summary>The role of the message at the reader, without moving it; quick when "role" comes first, as clients send it.</summary>
+    private readonly MessageRole PeekRole(int index)
     {
-        _plan.Clear();
         var reader = _reader;
-        var index = 0;
-        var firstSystem = -1;
-        var billingAssigned = false;
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (reader.TokenType != JsonTokenType.StartObject)
+            var isRole = reader.ValueTextEquals("role"u8);
+            reader.Read();
+            if (!isRole)
             {
-                throw Shape(index, " must be an object");
+                // The main pass reads all of it again, validating; here only the structure matters.
+                reader.SkipUnvalidated();
+                continue;
             }
 
-            var role = MessageRole.Other;
-            var content = default(JsonTokenizer);
-            var hasContent = false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            if (reader.TokenType != JsonTokenType.String && _fold)
             {
-                if (reader.ValueTextEquals("role"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType != JsonTokenType.String)
-                    {
-                        throw Shape(index, ".role must be a string");
-                    }
-
-                    role = MessageRoles.Classify(ref reader);
-                }
-                else if (reader.ValueTextEquals("content"u8))
-                {
-                    reader.Read();
-                    content = reader;
-                    hasContent = true;
-                    reader.SkipUnvalidated();
-                }
-                else
-                {
-                    // The main pass reads all of it again, validating; here only the structure matters.
-                    reader.Read();
-                    reader.SkipUnvalidated();
-                }
+                throw Shape(index, ".role must be a string");
             }
 
-            var isSystem = role == MessageRole.System || (chat && role == MessageRole.Developer);
-            var billing = chat && isSystem && !billingAssigned;
-            if (billing)
-            {
-                billingAssigned = true;
-                firstSystem = index;
-            }
-
-            // In a chat body the first message is the real system prompt; Anthropic bodies have theirs in `system`.
-            var foldable = isSystem && !(chat && index == 0);
-            var textStart = _plan.Texts.Length;
-            if (foldable)
-            {
-                var linesBefore = BillingLines;
-                foldable = AppendReminder(ref content, hasContent, index, billing);
-                if (!foldable)
-                {
-                    BillingLines = linesBefore;
-                }
-                else if (billing)
-                {
-                    firstSystem = -1;
-                }
-            }
-
-            _plan.Add(role, foldable, textStart);
-            index++;
+            return MessageRoles.Classify(ref reader);
         }
 
-        _plan.Resolve();
-        return firstSystem;
+        return MessageRole.Other;
     }
 
     /// <summary>
-    /// Appends a system message's reminder text to the plan: its string content, or its text parts joined with "\n",
-    /// so the string and array forms (Claude Code alternates between them across turns) fold to identical bytes.
-    /// cache_control on the message is dropped for the same reason. Returns false (leave the message alone) when it
-    /// holds something other than text.
+    /// Reads the system message at the reader into a waiting reminder. Returns false, with the reader back where it
+    /// was, when the message holds something other than text (it is then copied as it is).
     /// </summary>
-    private bool AppendReminder(ref JsonTokenizer content, bool hasContent, int index, bool billing)
+    private bool TryFold(int index, bool billing)
     {
-        ref var texts = ref _plan.Texts;
-        var start = texts.Length;
-        texts.Append("<system-reminder>\n"u8);
-        var type = hasContent ? content.TokenType : JsonTokenType.Null;
-        switch (type)
+        var start = _reader;
+        var mark = _foldTexts.Length;
+        var linesBefore = BillingLines;
+        _foldTexts.Append("<system-reminder>\n"u8);
+        while (Next() == JsonTokenType.PropertyName)
+        {
+            var isContent = _reader.ValueTextEquals("content"u8);
+            Next();
+            if (!isContent)
+            {
+                _reader.Skip();
+            }
+            else if (!AppendReminderText(index, billing))
+            {
+                _reader = start;
+                _foldTexts.Truncate(mark);
+                BillingLines = linesBefore;
+                return false;
+            }
+        }
+
+        _foldTexts.Append("\n</system-reminder>"u8);
+        _foldStarts ??= ArrayPool<int>.Shared.Rent(8);
+        if (_foldCount == _foldStarts.Length)
+        {
+            var grown = ArrayPool<int>.Shared.Rent(_foldCount * 2);
+            _foldStarts.AsSpan().CopyTo(grown);
+            ArrayPool<int>.Shared.Return(_foldStarts);
+            _foldStarts = grown;
+        }
+
+        _foldStarts[_foldCount++] = mark;
+        return true;
+    }
+
+    /// <summary>
+    /// Appends a system message's content as reminder text: a string as it is, text parts joined with "\n", so the
+    /// string and array forms (Claude Code alternates between them across turns) fold to identical bytes.
+    /// cache_control on the message is dropped for the same reason. False for content other than text.
+    /// </summary>
+    private bool AppendReminderText(int index, bool billing)
+    {
+        switch (_reader.TokenType)
         {
             case JsonTokenType.String:
-                AppendTextWithBilling(ref content, billing, ref texts);
-                break;
+                AppendTextWithBilling(billing);
+                return true;
             case JsonTokenType.Null:
-                break;
+                return true;
             case JsonTokenType.StartArray:
-                var part = 0;
-                var first = true;
-                while (content.Read() && content.TokenType != JsonTokenType.EndArray)
-                {
-                    if (content.TokenType != JsonTokenType.StartObject)
-                    {
-                        throw Shape(index, $".content[{part}] must be an object");
-                    }
-
-                    var mark = texts.Length;
-                    if (!first)
-                    {
-                        texts.Append((byte)'\n');
-                    }
-
-                    var isText = true;
-                    var hasText = false;
-                    var emptied = false;
-                    while (content.Read() && content.TokenType == JsonTokenType.PropertyName)
-                    {
-                        if (content.ValueTextEquals("type"u8))
-                        {
-                            content.Read();
-                            isText = content.TokenType == JsonTokenType.String && content.ValueTextEquals("text"u8);
-                            content.Skip();
-                        }
-                        else if (content.ValueTextEquals("text"u8))
-                        {
-                            content.Read();
-                            if (content.TokenType != JsonTokenType.String)
-                            {
-                                throw Shape(index, $".content[{part}].text must be a string");
-                            }
-
-                            emptied = AppendTextWithBilling(ref content, billing, ref texts);
-                            hasText = true;
-                        }
-                        else
-                        {
-                            content.Read();
-                            content.Skip();
-                        }
-                    }
-
-                    if (!isText || !hasText)
-                    {
-                        texts.Truncate(start);
-                        return false;
-                    }
-
-                    if (emptied)
-                    {
-                        texts.Truncate(mark);
-                    }
-                    else
-                    {
-                        first = false;
-                    }
-
-                    part++;
-                }
-
                 break;
             default:
                 throw Shape(index, ".content must be a string or an array");
         }
 
-        texts.Append("\n</system-reminder>"u8);
+        var part = 0;
+        var first = true;
+        while (Next() != JsonTokenType.EndArray)
+        {
+            if (_reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw Shape(index, $".content[{part}] must be an object");
+            }
+
+            var mark = _foldTexts.Length;
+            if (!first)
+            {
+                _foldTexts.Append((byte)'\n');
+            }
+
+            var isText = true;
+            var hasText = false;
+            var emptied = false;
+            while (Next() == JsonTokenType.PropertyName)
+            {
+                if (_reader.ValueTextEquals("type"u8))
+                {
+                    Next();
+                    isText = _reader.TokenType == JsonTokenType.String && _reader.ValueTextEquals("text"u8);
+                    _reader.Skip();
+                }
+                else if (_reader.ValueTextEquals("text"u8))
+                {
+                    Next();
+                    if (_reader.TokenType != JsonTokenType.String)
+                    {
+                        throw Shape(index, $".content[{part}].text must be a string");
+                    }
+
+                    emptied = AppendTextWithBilling(billing);
+                    hasText = true;
+                }
+                else
+                {
+                    Next();
+                    _reader.Skip();
+                }
+            }
+
+            if (!isText || !hasText)
+            {
+                return false;
+            }
+
+            if (emptied)
+            {
+                _foldTexts.Truncate(mark);
+            }
+            else
+            {
+                first = false;
+            }
+
+            part++;
+        }
+
         return true;
     }
 
-    /// <summary>Appends a string token's text, billing line handled if asked; true when that left nothing.</summary>
-    private bool AppendTextWithBilling(ref JsonTokenizer reader, bool billing, ref ScratchBuffer output)
+    /// <summary>Appends the string at the reader to the reminder text, billing line handled if asked; true when that left nothing.</summary>
+    private bool AppendTextWithBilling(bool billing)
     {
-        var text = _unescaped.Unescape(ref reader);
+        var text = _unescaped.Unescape(ref _reader);
         if (billing)
         {
-            var before = output.Length;
-            var lines = BillingLine.Rewrite(text, anyLine: false, _mode, _billingValue, ref output);
+            var before = _foldTexts.Length;
+            var lines = BillingLine.Rewrite(text, anyLine: false, _mode, _billingValue, ref _foldTexts);
             if (lines > 0)
             {
                 BillingLines += lines;
-                return output.Length == before;
+                return _foldTexts.Length == before;
             }
         }
 
-        output.Append(text);
+        _foldTexts.Append(text);
         return false;
     }
 
-    private readonly MessageRole PeekRole()
+    /// <summary>
+    /// Writes the user message at the reader to the side buffer (waiting reminders first in its content when
+    /// <paramref name="prepend"/>) and notes where its content is, for <see cref="ReleaseHeld"/>.
+    /// </summary>
+    private void HoldUserMessage(int index, bool prepend)
     {
-        var reader = _reader;
-        var depth = reader.CurrentDepth;
-        var role = MessageRole.Other;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("role"u8))
-            {
-                reader.Read();
-                role = MessageRoles.Classify(ref reader);
-            }
-            else if (reader.TokenType == JsonTokenType.PropertyName)
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-
-        return role;
-    }
-
-    private void CopyMessage(int index, bool billing, bool reminders)
-    {
+        _side ??= new PooledBufferWriter();
+        _side.Clear();
+        var main = _out;
+        _out = new JsonEmitter(_side);
+        _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent };
         _out.StartObject();
-        var contentWritten = false;
         while (Next() == JsonTokenType.PropertyName)
         {
             var isContent = _reader.ValueTextEquals("content"u8);
@@ -450,101 +461,196 @@ internal ref struct NormalizationPass
             if (!isContent)
             {
                 CopyValue();
+                continue;
             }
-            else if (reminders)
+
+            _held.ContentStart = (int)_out.Position;
+            _held.Content = prepend ? ContentKind.Array : _reader.TokenType switch
             {
-                WriteContentWithReminders(index);
-                contentWritten = true;
+                JsonTokenType.String => _reader.ValueSpan.IsEmpty ? ContentKind.EmptyString : ContentKind.String,
+                JsonTokenType.StartArray => ContentKind.Array,
+                JsonTokenType.Null => ContentKind.Null,
+                _ => ContentKind.Other,
+            };
+            if (prepend)
+            {
+                WriteContentWithPrepends(index);
             }
             else
             {
-                RewriteSystemContent(index);
+                CopyValue();
+            }
+
+            _held.ContentEnd = (int)_out.Position;
+            if (_held.Content == ContentKind.Array && _held.ContentEnd - _held.ContentStart == 2)
+            {
+                _held.Content = ContentKind.EmptyArray;
             }
         }
 
-        if (reminders && !contentWritten)
+        if (prepend && _held.Content == ContentKind.Absent)
         {
             _out.PropertyNameRaw("content"u8);
             _out.StartArray();
-            WriteReminders(index, FoldPlacement.PrependToFollowing);
-            WriteReminders(index, FoldPlacement.AppendToPreceding);
+            WriteFolds();
             _out.EndArray();
         }
 
         _out.EndObject();
+        _out.Flush();
+        _out = main;
+        if (prepend)
+        {
+            ClearFolds();
+        }
     }
 
-    /// <summary>A user message's content with reminders added; a string becomes <c>[{"type":"text","text":...}]</c> first.</summary>
-    private void WriteContentWithReminders(int index)
+    /// <summary>A user message's content with the waiting reminders first; a string becomes <c>[{"type":"text","text":...}]</c>.</summary>
+    private void WriteContentWithPrepends(int index)
     {
+        _out.StartArray();
+        WriteFolds();
         switch (_reader.TokenType)
         {
             case JsonTokenType.String:
-                _out.StartArray();
-                WriteReminders(index, FoldPlacement.PrependToFollowing);
                 // An empty text block is an error for some servers; "" holds nothing worth keeping.
-                if (_reader.ValueSpan.Length > 0)
+                if (!_reader.ValueSpan.IsEmpty)
                 {
-                    _out.StartObject();
-                    _out.PropertyNameRaw("type"u8);
-                    _out.StringRaw("text"u8);
-                    _out.PropertyNameRaw("text"u8);
-                    CopyString();
-                    _out.EndObject();
+                    WriteTextBlockFromString();
                 }
 
-                WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _out.EndArray();
                 break;
             case JsonTokenType.StartArray:
-                _out.StartArray();
-                WriteReminders(index, FoldPlacement.PrependToFollowing);
                 while (Next() != JsonTokenType.EndArray)
                 {
                     CopyValue();
                 }
 
-                WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _out.EndArray();
                 break;
             case JsonTokenType.Null:
-                _out.StartArray();
-                WriteReminders(index, FoldPlacement.PrependToFollowing);
-                WriteReminders(index, FoldPlacement.AppendToPreceding);
-                _out.EndArray();
                 break;
             default:
                 throw Shape(index, ".content must be a string or an array");
         }
+
+        _out.EndArray();
     }
 
-    /// <summary>A system message with no user neighbour, re-emitted as a user message holding its reminder(s).</summary>
-    private void WriteConvertedMessage(int index)
+    /// <summary>Writes the held user message to the output with the waiting reminders at the end of its content.</summary>
+    private void ReleaseHeld()
+    {
+        _held.Active = false;
+        var held = _side!.WrittenSpan;
+        if (_foldCount == 0)
+        {
+            _out.RawValue(held);
+            return;
+        }
+
+        var start = _held.ContentStart;
+        var end = _held.ContentEnd;
+        _out.BeginRawValue();
+        switch (_held.Content)
+        {
+            case ContentKind.Array or ContentKind.EmptyArray:
+                _out.Raw(held[..(end - 1)]);
+                _out.ContinueList(_held.Content == ContentKind.Array);
+                break;
+            case ContentKind.String:
+                _out.Raw(held[..start]);
+                _out.Raw("""[{"type":"text","text":"""u8);
+                _out.Raw(held[start..end]);
+                _out.Raw("}"u8);
+                _out.ContinueList(true);
+                break;
+            case ContentKind.EmptyString or ContentKind.Null:
+                _out.Raw(held[..start]);
+                _out.Raw("["u8);
+                _out.ContinueList(false);
+                break;
+            case ContentKind.Absent:
+                _out.Raw(held[..^1]);
+                _out.Raw(held.Length > 2 ? ",\"content\":["u8 : "\"content\":["u8);
+                _out.ContinueList(false);
+                break;
+            default:
+                throw Shape(_held.Index, ".content must be a string or an array");
+        }
+
+        WriteFolds();
+        _out.Raw("]"u8);
+        _out.Raw(_held.Content == ContentKind.Absent ? "}"u8 : held[end..]);
+        _out.EndRawValue();
+        ClearFolds();
+    }
+
+    /// <summary>Waiting reminders with no user message before or after them, as a user message of their own.</summary>
+    private void WriteConvertedMessage()
     {
         _out.StartObject();
         _out.PropertyNameRaw("role"u8);
         _out.StringRaw("user"u8);
         _out.PropertyNameRaw("content"u8);
         _out.StartArray();
-        WriteReminders(index, FoldPlacement.OwnUserMessage);
-        WriteReminders(index, FoldPlacement.AppendToPreceding);
+        WriteFolds();
         _out.EndArray();
+        _out.EndObject();
+        ClearFolds();
+    }
+
+    private void WriteFolds()
+    {
+        var texts = _foldTexts.WrittenSpan;
+        for (var i = 0; i < _foldCount; i++)
+        {
+            var end = i + 1 < _foldCount ? _foldStarts![i + 1] : texts.Length;
+            _out.StartObject();
+            _out.PropertyNameRaw("type"u8);
+            _out.StringRaw("text"u8);
+            _out.PropertyNameRaw("text"u8);
+            _out.String(texts[_foldStarts![i]..end]);
+            _out.EndObject();
+        }
+
+        Folded += _foldCount;
+    }
+
+    private void ClearFolds()
+    {
+        _foldCount = 0;
+        _foldTexts.Clear();
+    }
+
+    private void WriteTextBlockFromString()
+    {
+        _out.StartObject();
+        _out.PropertyNameRaw("type"u8);
+        _out.StringRaw("text"u8);
+        _out.PropertyNameRaw("text"u8);
+        CopyString();
         _out.EndObject();
     }
 
-    private void WriteReminders(int target, FoldPlacement placement)
+    /// <summary>The ChatCompletions system/developer message whose content may start with the billing line.</summary>
+    private void CopyBillingMessage(int index)
     {
-        var cursor = 0;
-        while (_plan.NextReminder(target, placement, ref cursor, out var text))
+        _out.StartObject();
+        while (Next() == JsonTokenType.PropertyName)
         {
-            _out.StartObject();
-            _out.PropertyNameRaw("type"u8);
-                    _out.StringRaw("text"u8);
-            _out.PropertyNameRaw("text"u8);
-            _out.String(text);
-            _out.EndObject();
-            Folded++;
+            var isContent = _reader.ValueTextEquals("content"u8);
+            WritePropertyName();
+            Next();
+            if (isContent)
+            {
+                RewriteSystemContent(index);
+            }
+            else
+            {
+                CopyValue();
+            }
         }
+
+        _out.EndObject();
     }
 
     /// <summary>The content of the ChatCompletions system/developer message that carries the billing line.</summary>
@@ -711,6 +817,16 @@ internal ref struct NormalizationPass
 
     // Strings and names are copied as read: already valid JSON, so re-escaping would only cost time.
     private void CopyString() => _out.StringRaw(_reader.ValueSpan);
+
+    /// <summary>Where the user message held for folding keeps its content, in the side buffer.</summary>
+    private struct HeldMessage
+    {
+        public bool Active;
+        public int Index;
+        public ContentKind Content;
+        public int ContentStart;
+        public int ContentEnd;
+    }
 
     private void WritePropertyName() => _out.PropertyNameRaw(_reader.ValueSpan);
 }

@@ -208,4 +208,69 @@ public sealed class RequestNormalizerFoldingTests
 
         Assert.Equal(json, Encoding.UTF8.GetString(Ok(Encoding.UTF8.GetBytes(json), ApiRoute.Completion, Replace())));
     }
+
+    [Theory]
+    [InlineData("""{"content":[{"type":"text","text":"a"}],"role":"user"}""", """{"content":[{"type":"text","text":"a"},{"type":"text","text":@0}],"role":"user"}""")]
+    [InlineData("""{"role":"user","content":"a","extra":{"k":[1,2]}}""", """{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":@0}],"extra":{"k":[1,2]}}""")]
+    [InlineData("""{"role":"user","content":[]}""", """{"role":"user","content":[{"type":"text","text":@0}]}""")]
+    [InlineData("""{"role":"user","content":null}""", """{"role":"user","content":[{"type":"text","text":@0}]}""")]
+    [InlineData("""{"role":"user"}""", """{"role":"user","content":[{"type":"text","text":@0}]}""")]
+    [InlineData("""{ "role" : "user" , "content" : [ { "type" : "text" , "text" : "a" } ] }""", """{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":@0}]}""")]
+    public void Normalize_PrecedingUserMessageShapes_ReminderAppendedToContent(string user, string expected)
+    {
+        var messages = Messages($$"""{"messages":[{{user}},{"content":"env","role":"system"}]}""");
+
+        Assert.Equal(Fill("[" + expected + "]", Reminder("env")), messages.ToJsonString(RelaxedJson));
+    }
+
+    [Theory]
+    [InlineData("""{"content":"c","role":"user"}""", """{"content":[{"type":"text","text":@0},{"type":"text","text":"c"}],"role":"user"}""")]
+    [InlineData("""{"role":"user","content":null,"x":1}""", """{"role":"user","content":[{"type":"text","text":@0}],"x":1}""")]
+    [InlineData("""{"role":"user","x":1}""", """{"role":"user","x":1,"content":[{"type":"text","text":@0}]}""")]
+    public void Normalize_FollowingUserMessageShapes_ReminderPrependedToContent(string user, string expected)
+    {
+        var messages = Messages($$"""{"messages":[{"role":"assistant","content":"b"},{"role":"system","content":"env"},{{user}}]}""");
+
+        Assert.Equal(Fill("""[{"role":"assistant","content":"b"},""" + expected + "]", Reminder("env")), messages.ToJsonString(RelaxedJson));
+    }
+
+    [Fact]
+    public void Normalize_SeveralUserMessagesThenSystem_AppendedToLastUser()
+    {
+        var messages = Messages("""{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"},{"role":"system","content":"env"},{"role":"user","content":"c"}]}""");
+
+        Assert.Equal(3, messages.Count);
+        Assert.Equal("a", (string)messages[0]!["content"]!);
+        Assert.Equal(["b", Reminder("env")], messages[1]!["content"]!.AsArray().Select(b => (string)b!["text"]!));
+        Assert.Equal("c", (string)messages[2]!["content"]!);
+    }
+
+    [Fact]
+    public void Normalize_PrependedUserThenMoreSystem_BothSidesOfSameMessage()
+    {
+        var messages = Messages("""{"messages":[{"role":"assistant","content":"b"},{"role":"system","content":"one"},{"role":"user","content":"c"},{"role":"system","content":"two"}]}""");
+
+        Assert.Equal(2, messages.Count);
+        Assert.Equal([Reminder("one"), "c", Reminder("two")], messages[1]!["content"]!.AsArray().Select(b => (string)b!["text"]!));
+    }
+
+    [Fact]
+    public void Normalize_ManyMessages_SameAsFoldingEachTurnSeparately()
+    {
+        // A long conversation with the Environment message early: every earlier turn's output is a prefix.
+        var turns = new List<string> { """{"role":"user","content":[{"type":"text","text":"q0"}]}""", """{"role":"system","content":"env"}""" };
+        string? previous = null;
+        for (var turn = 1; turn < 30; turn++)
+        {
+            turns.Add("""{"role":"assistant","content":[{"type":"text","text":"a@"},{"type":"tool_use","id":"t@","name":"Read","input":{"n":@}}]}""".Replace("@", turn.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+            turns.Add("""{"role":"user","content":[{"type":"tool_result","tool_use_id":"t@","content":"r@"}]}""".Replace("@", turn.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+            var output = Messages($$"""{"messages":[{{string.Join(",", turns)}}]}""").ToJsonString(RelaxedJson);
+            if (previous is not null)
+            {
+                Assert.StartsWith(previous[..^1], output);
+            }
+
+            previous = output;
+        }
+    }
 }
