@@ -4,6 +4,10 @@ namespace LlamaGateway.Conversations;
 /// Canonical identity of a request's prompt: a hash of the system prompt and tools (the prefix key), then a hash chain
 /// with one link per message, so a later turn of the same conversation extends an earlier one's chain.
 /// Hashes are over canonical content (role, block type, text/tool fields), never raw bytes or cache_control.
+/// Per route: Anthropic bodies chain every message of <c>messages</c>; ChatCompletions bodies put their leading
+/// system/developer messages into the prefix key and chain the messages after them; raw <c>/completion</c> prompts
+/// have no messages, so the prefix key is the first 1024 UTF-16 characters and each further full 1024-character chunk
+/// adds a link (a partial last chunk adds none). Digests are XXH64 and stable across processes and machines.
 /// </summary>
 internal sealed class ConversationFingerprint
 {

@@ -24,9 +24,14 @@ internal static class ConversationFingerprinter
         {
             return pass.Run();
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (JsonException)
         {
             // Malformed JSON (the tokenizer also rejects escaped lone surrogates).
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Not expected from valid JSON; a request without a fingerprint is routed without affinity, not failed.
             return null;
         }
         finally

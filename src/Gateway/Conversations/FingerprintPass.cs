@@ -16,7 +16,8 @@ internal ref struct FingerprintPass
     /// <summary>Raw-prompt chunk size in UTF-16 code units: the prefix key covers the first chunk, each full chunk after it adds a link.</summary>
     public const int PromptChunkChars = 1024;
 
-    // Domain separation: the same bytes hashed in different roles must not collide.
+    // Domain separation: the same bytes hashed in different roles must not collide. Digests name files on disk, so
+    // changing a seed or the canonical encoding below invalidates every stored one: version the file names if you do.
     private const ulong StringSeed = 0x737472696E677631; // "stringv1"
     private const ulong ValueSeed = 0x76616C756576310A;
     private const ulong ContentSeed = 0x636F6E74656E7431;

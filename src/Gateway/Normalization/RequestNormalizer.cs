@@ -59,10 +59,10 @@ internal static class RequestNormalizer
             var at = JsonLocation.OffsetOf(body, e);
             return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {e.Message}");
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Not expected from validated input; kept so that a bug surfaces as a 400, never as a crash.
-            return NormalizationOutcome.Fail($"request body has an invalid value (in {JsonLocation.Describe(body, pass.Position)}): {e.Message}");
+            // Not expected from validated input: the contract is to never throw, so even a bug becomes a 400 that says where.
+            return NormalizationOutcome.Fail($"request body could not be normalized (in {JsonLocation.Describe(body, pass.Position)}): {e.GetType().Name}: {e.Message}");
         }
         finally
         {

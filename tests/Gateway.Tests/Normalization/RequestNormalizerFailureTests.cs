@@ -1,4 +1,7 @@
 using System.Text;
+using System.Text.Json;
+using LlamaGateway.Conversations;
+using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Tests.Support;
 using static LlamaGateway.Tests.Normalization.NormalizerRun;
@@ -112,12 +115,16 @@ public sealed class RequestNormalizerFailureTests
     }
 
     [Theory]
-    [InlineData(nameof(ApiRoute.Messages))]
-    [InlineData(nameof(ApiRoute.ChatCompletions))]
-    [InlineData(nameof(ApiRoute.Completion))]
-    public void Normalize_RandomlyCorruptedRecordedRequest_NeverThrows(string routeName)
+    [InlineData(nameof(ApiRoute.Messages), "Replace", true)]
+    [InlineData(nameof(ApiRoute.Messages), "Strip", true)]
+    [InlineData(nameof(ApiRoute.Messages), "Keep", false)]
+    [InlineData(nameof(ApiRoute.ChatCompletions), "Replace", true)]
+    [InlineData(nameof(ApiRoute.ChatCompletions), "Strip", false)]
+    [InlineData(nameof(ApiRoute.Completion), "Replace", true)]
+    public void Normalize_RandomlyCorruptedRecordedRequest_NeverThrows(string routeName, string mode, bool fold)
     {
         var route = Enum.Parse<ApiRoute>(routeName);
+        var settings = Settings(Enum.Parse<BillingHeaderMode>(mode), fold);
         var original = Fixtures.RecordedBody("turn2-continue");
         var random = new Random(1234);
         var special = "{}[]\",:\\0 tfn\xff"u8.ToArray();
@@ -129,9 +136,26 @@ public sealed class RequestNormalizerFailureTests
                 body[random.Next(body.Length)] = special[random.Next(special.Length)];
             }
 
-            var (outcome, _) = Run(body, route, Replace());
+            var (outcome, output) = Run(body, route, settings);
 
             Assert.True(outcome.Success || !string.IsNullOrEmpty(outcome.Error));
+            Assert.True(!outcome.Success || IsJson(output), $"round {round}: success with invalid JSON output");
+            // Neither may throw; whatever normalizes must also fingerprint.
+            _ = ConversationFingerprinter.Compute(body, route);
+            Assert.True(!outcome.Success || ConversationFingerprinter.Compute(output, route) is not null, $"round {round}: no fingerprint");
+        }
+    }
+
+    private static bool IsJson(byte[] body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
         }
     }
 }
