@@ -476,6 +476,7 @@ internal ref struct FingerprintPass
                 return;
         }
 
+        // The array case concatenated several tokens, so the last token's ASCII flag says nothing here.
         _chars += TextLength.Utf16(text);
         var end = ChunkEnd(text, 0);
         end = end < 0 ? text.Length : end;
@@ -518,7 +519,7 @@ internal ref struct FingerprintPass
     private ulong StringDigest()
     {
         var text = _reader.UnescapedValue;
-        _chars += TextLength.Utf16(text);
+        _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
         return XxHash64.Hash(text, StringSeed);
     }
 
@@ -575,7 +576,7 @@ internal ref struct FingerprintPass
                 break;
             case JsonTokenType.PropertyName or JsonTokenType.String:
                 var text = _reader.UnescapedValue;
-                _chars += TextLength.Utf16(text);
+                _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
                 AppendTagged(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k', text);
                 break;
             case JsonTokenType.Number:

@@ -30,6 +30,7 @@ internal ref struct JsonTokenizer
     private readonly ReadOnlySpan<byte> _json;
     private readonly Span<byte> _unescaped;
     private int _unescapedLength;
+    private bool _unescapedIsAscii;
     private readonly int _maxDepth;
     private int _position;
     private int _depth;
@@ -68,6 +69,12 @@ internal ref struct JsonTokenizer
 
     /// <summary>The current string or name, unescaped (the raw bytes when it has no escapes). Valid until the next Read.</summary>
     public readonly ReadOnlySpan<byte> UnescapedValue => !_valueIsEscaped ? ValueSpan : _unescaped[.._unescapedLength];
+
+    /// <summary>
+    /// True when <see cref="UnescapedValue"/> is known to be ASCII (so its UTF-16 length is its byte length); false
+    /// when it is not or when that was not tracked (only the unescaping tokenizer tracks it, nearly for free).
+    /// </summary>
+    public readonly bool UnescapedValueIsAscii => _unescapedIsAscii;
 
     private enum Expect : byte
     {
@@ -215,13 +222,12 @@ internal ref struct JsonTokenizer
     }
 
     /// <summary>Whether the current string or name, unescaped, equals <paramref name="text"/>.</summary>
-    public readonly bool ValueTextEquals(ReadOnlySpan<byte> text)
-    {
-        if (!_valueIsEscaped)
-        {
-            return ValueSpan.SequenceEqual(text);
-        }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool ValueTextEquals(ReadOnlySpan<byte> text) =>
+        !_valueIsEscaped ? _json.Slice(_valueStart, _valueLength).SequenceEqual(text) : EscapedValueTextEquals(text);
 
+    private readonly bool EscapedValueTextEquals(ReadOnlySpan<byte> text)
+    {
         if (_valueLength < text.Length || _valueLength > text.Length * 6)
         {
             return false;
@@ -670,6 +676,7 @@ internal ref struct JsonTokenizer
         var output = _unescaped;
         var length = json.Length;
         var written = 0;
+        var highBits = 0u;
         ref var source = ref MemoryMarshal.GetReference(json);
         ref var target = ref MemoryMarshal.GetReference(output);
         if (Vector256.IsHardwareAccelerated)
@@ -684,21 +691,26 @@ internal ref struct JsonTokenizer
                 var mask = (Vector256.Equals(chunk, quote) | Vector256.Equals(chunk, backslash) | Vector256.LessThan(chunk, space)).ExtractMostSignificantBits();
                 if (mask == 0)
                 {
+                    highBits |= chunk.ExtractMostSignificantBits();
                     at += Vector256<byte>.Count;
                     written += Vector256<byte>.Count;
                     continue;
                 }
 
                 var plain = BitOperations.TrailingZeroCount(mask);
+                highBits |= chunk.ExtractMostSignificantBits() & ((1u << plain) - 1);
                 at += plain;
                 written += plain;
                 if (json[at] == (byte)'"')
                 {
                     _unescapedLength = written;
+                    _unescapedIsAscii = highBits == 0;
                     return at;
                 }
 
+                var decodedAt = written;
                 at = DecodeEscape(at, ref written);
+                highBits |= output[decodedAt] & 0x80u;
                 escaped = true;
             }
         }
@@ -709,16 +721,20 @@ internal ref struct JsonTokenizer
             if (b == (byte)'"')
             {
                 _unescapedLength = written;
+                _unescapedIsAscii = highBits == 0;
                 return at;
             }
 
             if (b is (byte)'\\' or < (byte)' ')
             {
+                var decodedAt = written;
                 at = DecodeEscape(at, ref written);
+                highBits |= output[decodedAt] & 0x80u;
                 escaped = true;
             }
             else
             {
+                highBits |= b & 0x80u;
                 output[written++] = b;
                 at++;
             }

@@ -222,6 +222,7 @@ public sealed class JsonTokenizerTests
                 Assert.Equal(expected[..reader.CopyString(expected)], exact[..tokenizer.CopyString(exact)]);
                 Assert.Equal(expected[..reader.CopyString(expected)], roomy[..tokenizer.CopyString(roomy)]);
                 Assert.Equal(expected[..reader.CopyString(expected)], fused.UnescapedValue.ToArray());
+                Assert.Equal(System.Text.Ascii.IsValid(fused.UnescapedValue), fused.UnescapedValueIsAscii);
                 Assert.Equal(reader.ValueIsEscaped, fused.ValueIsEscaped);
                 Assert.Equal(reader.GetString(), tokenizer.GetString());
                 Assert.True(tokenizer.ValueTextEquals(Encoding.UTF8.GetBytes(reader.GetString()!)));
