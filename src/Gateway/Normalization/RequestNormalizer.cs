@@ -9,6 +9,11 @@ namespace LlamaGateway.Normalization;
 /// <summary>
 /// Rewrites a request body so that cache-breaking noise (the billing line, misplaced system messages) is gone and
 /// nothing else changes. Never throws for bad input: it reports it in the outcome.
+/// Output is compact JSON. Everything not rewritten keeps its bytes: strings and names as sent (escapes included),
+/// numbers as written, member order, unknown members and duplicate keys. Text the normalizer creates (the billing
+/// line, reminder blocks) is escaped like UnsafeRelaxedJsonEscaping would for JSON: only quote, backslash and control
+/// characters. A folded system message becomes <c>{"type":"text","text":"&lt;system-reminder&gt;\n{text}\n&lt;/system-reminder&gt;"}</c>.
+/// Running it again on its own output changes nothing.
 /// </summary>
 internal static class RequestNormalizer
 {
