@@ -779,15 +779,11 @@ internal static class AnthropicToOpenAiRequest
         }
         else if (type.ValueEquals("tool"u8))
         {
-            var name = RequireString(toolChoice, "name"u8, new FieldPath("tool_choice"), "name");
-            writer.WriteStartObject();
-            writer.WriteString("type"u8, "function"u8);
-            writer.WritePropertyName("function"u8);
-            writer.WriteStartObject();
-            writer.WritePropertyName("name"u8);
-            name.WriteTo(writer);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            // llama-server reads tool_choice only as a string and falls back to "auto" for the named-function
+            // object, so forcing a tool call ("required") is the closest it honours. Narrowing the tools list instead
+            // would change the rendered prompt and cost the conversation its cached prefix.
+            RequireString(toolChoice, "name"u8, new FieldPath("tool_choice"), "name");
+            writer.WriteStringValue("required"u8);
         }
         else
         {
