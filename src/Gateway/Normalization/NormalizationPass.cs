@@ -27,7 +27,7 @@ internal ref struct NormalizationPass
     private ScratchBuffer _foldTexts;
     private int[]? _foldStarts;
     private int _foldCount;
-    private PooledBufferWriter? _side;
+    private PooledBuffer? _side;
     private HeldMessage _held;
 
     public NormalizationPass(
@@ -447,7 +447,7 @@ internal ref struct NormalizationPass
     /// </summary>
     private void HoldUserMessage(int index, bool prepend)
     {
-        _side ??= new PooledBufferWriter();
+        _side ??= new PooledBuffer();
         _side.Clear();
         var main = _out;
         _out = new JsonEmitter(_side);
