@@ -323,7 +323,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
 
         var upstreamDialect = request.TranslateResponse ? ApiDialect.OpenAi : instance.Dialect;
-        request.Fail(ApiErrorKind.UpstreamError, $"upstream status {status}");
+        request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' answered HTTP {status}: {upstreamMessage ?? "(no message)"}");
 
         if (request.TranslateResponse && body is not null && status is not (401 or 403))
         {

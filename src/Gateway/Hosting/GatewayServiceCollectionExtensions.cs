@@ -1,9 +1,11 @@
+using LlamaGateway.Auth;
 using LlamaGateway.Conversations;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
+using LlamaGateway.Status;
 using LlamaGateway.Upstreams;
 using LlamaGateway.Usage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -61,6 +63,8 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<ModelRequestHandler>();
+        services.AddGatewayAuth();
+        services.AddGatewayStatus(configuration);
         return services;
     }
 

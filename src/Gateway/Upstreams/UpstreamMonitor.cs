@@ -29,12 +29,14 @@ internal sealed class UpstreamMonitor : BackgroundService
     private readonly IOptionsMonitor<GatewayOptions> _options;
     private readonly TimeProvider _time;
     private readonly ILogger<UpstreamMonitor> _logger;
+    private readonly Routing.SlotRouter _router;
     private readonly ConditionalWeakTable<UpstreamInstance, Schedule> _schedules = new();
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public UpstreamMonitor(UpstreamRegistry registry, IHttpClientFactory clients, UpstreamHealth health, UpstreamCallPipelines pipelines,
-        IOptionsMonitor<GatewayOptions> options, TimeProvider time, ILogger<UpstreamMonitor> logger)
+        IOptionsMonitor<GatewayOptions> options, TimeProvider time, ILogger<UpstreamMonitor> logger, Routing.SlotRouter router)
     {
+        _router = router;
         _registry = registry;
         _clients = clients;
         _health = health;
@@ -57,6 +59,9 @@ internal sealed class UpstreamMonitor : BackgroundService
         }
 
         await Task.WhenAll(probes);
+
+        // New slot counts or a recovered instance can unblock requests waiting in the router's queue.
+        _router.Refresh();
     }
 
     /// <summary>One probe of one instance: health, then discovery; updates the instance's health. Never throws.</summary>
@@ -151,6 +156,9 @@ internal sealed class UpstreamMonitor : BackgroundService
         try
         {
             await ProbeAsync(instance, stoppingToken);
+
+            // New slot counts or a recovered instance can unblock requests waiting in the router's queue.
+            _router.Refresh();
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
