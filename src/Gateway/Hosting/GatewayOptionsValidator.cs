@@ -1,15 +1,18 @@
 using LlamaGateway.Normalization;
+using LlamaGateway.Upstreams;
 using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Hosting;
 
 /// <summary>Start-up (and reload) validation whose messages name the configuration key to fix.</summary>
-internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+/// <param name="configuration">The configuration the options were bound from, to find upstream entries the binder dropped.</param>
+internal sealed class GatewayOptionsValidator(IConfiguration? configuration = null) : IValidateOptions<GatewayOptions>
 {
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var errors = new List<string>();
-        if (options.Upstreams.Count == 0)
+        FindDroppedUpstreams(errors, options);
+        if (options.Upstreams.Count == 0 && errors.Count == 0)
         {
             errors.Add("Gateway:Upstreams is empty: configure at least one upstream, e.g. --Gateway:Upstreams:0:BaseUrl=http://127.0.0.1:8080");
         }
@@ -94,6 +97,37 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>
+    /// The binder silently skips a list entry it cannot convert (e.g. <c>"Slots": "many"</c>), which would drop that
+    /// upstream from the pool without a word; binding each entry on its own finds it and the binder's message names
+    /// the key.
+    /// </summary>
+    private void FindDroppedUpstreams(List<string> errors, GatewayOptions options)
+    {
+        if (configuration is null)
+        {
+            return;
+        }
+
+        var entries = configuration.GetSection($"{GatewayOptions.SectionName}:{nameof(GatewayOptions.Upstreams)}").GetChildren().ToList();
+        if (entries.Count == options.Upstreams.Count)
+        {
+            return;
+        }
+
+        foreach (var entry in entries)
+        {
+            try
+            {
+                entry.Get<UpstreamOptions>();
+            }
+            catch (InvalidOperationException ex)
+            {
+                errors.Add(ex.Message);
+            }
+        }
     }
 
     private static void CheckRange(List<string> errors, string key, double value, double min, double max)

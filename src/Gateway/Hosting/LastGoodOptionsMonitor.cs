@@ -65,10 +65,11 @@ internal sealed class LastGoodOptionsMonitor<TOptions> : IOptionsMonitor<TOption
         {
             errors.AddRange(ex.Failures);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        catch (Exception ex)
         {
-            // The binder's "Failed to convert configuration value ... at 'Gateway:...'" names the key.
-            errors.Add(ex.Message);
+            // Binding failed, e.g. the binder's "Failed to convert configuration value ... at 'Gateway:...'", which
+            // names the key. Whatever it was, these options cannot be built from the new configuration.
+            errors.Add(ex.InnerException is { } inner ? $"{ex.Message} ({inner.Message})" : ex.Message);
         }
 
         return null;
