@@ -66,9 +66,16 @@ internal sealed class ModelRequestHandler(
 
     private async Task RunAsync(HttpContext http, GatewayRequestContext request)
     {
-        // 1. Read + normalize.
+        // 1. Read + normalize, then make sure the body has the shape its route needs before anything is forwarded.
         if (!await bodyReader.ReadAndNormalizeAsync(http, request))
         {
+            return;
+        }
+
+        if (RequestShapeCheck.Check(request.Body!.WrittenSpan, request.Route) is { } shapeError)
+        {
+            request.Fail(ApiErrorKind.InvalidRequest, shapeError);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Invalid request body: {shapeError}");
             return;
         }
 
