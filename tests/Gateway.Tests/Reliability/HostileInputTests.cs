@@ -186,6 +186,15 @@ public sealed class HostileInputTests
         await AssertStillServingAsync(gateway, path);
     }
 
+    [Fact]
+    public void ShapeCheck_RecordedClaudeCodeBodies_Pass()
+    {
+        foreach (var name in Fixtures.RecordedRequestNames)
+        {
+            Assert.Null(LlamaGateway.Reliability.RequestShapeCheck.Check(Fixtures.RecordedBody(name), LlamaGateway.Pipeline.ApiRoute.Messages));
+        }
+    }
+
     private static HttpRequestMessage BodyRequest(string path, string json)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
