@@ -25,6 +25,13 @@ internal sealed class ConversationFingerprint
     /// <summary>The request's max_tokens (or max_completion_tokens / n_predict), -1 when absent.</summary>
     public required int MaxTokens { get; init; }
 
+    /// <summary>Canonical characters of the system prompt and tools (what the prefix key covers).</summary>
+    public int PrefixChars { get; init; }
+
+    /// <summary><c>ChainChars[i]</c>: canonical characters up to and including message i (prefix included), so the
+    /// router can estimate how many tokens a slot holding a shorter chain can reuse.</summary>
+    public int[] ChainChars { get; init; } = [];
+
     /// <summary>Hash of everything up to and including the last message (the prefix key when there are none).</summary>
     public ulong Tip => Chain.Length == 0 ? PrefixKey : Chain[^1];
 }

@@ -1,3 +1,4 @@
+using LlamaGateway.Conversations;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
@@ -18,6 +19,10 @@ internal static class GatewayServiceCollectionExtensions
             .Bind(configuration.GetSection(GatewayOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.AddOptions<RoutingOptions>()
+            .Bind(configuration.GetSection($"{GatewayOptions.SectionName}:Routing"))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
 
         // Kestrel's own 30 MB cap would pre-empt ours with a less helpful message; the reader enforces the limit.
@@ -32,6 +37,7 @@ internal static class GatewayServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamMonitor>());
         services.AddSingleton<UpstreamHttpClient>();
         services.AddSingleton<RequestBodyReader>();
+        services.AddSingleton<ConversationTable>();
         services.AddSingleton<SlotRouter>();
         services.AddSingleton<ResponseRelay>();
         services.AddSingleton<UpstreamForwarder>();

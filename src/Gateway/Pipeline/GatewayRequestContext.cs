@@ -41,6 +41,12 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>Canonical identity of the prompt (stage 2); null when the body is not a prompt we understand.</summary>
     public ConversationFingerprint? Fingerprint { get; set; }
 
+    /// <summary>The conversation this request continues or starts (stage 2); null for side requests.</summary>
+    public ConversationRecord? Conversation { get; set; }
+
+    /// <summary>How the router treats the request (stage 3).</summary>
+    public RequestKind Kind { get; set; }
+
     /// <summary>The chosen (instance, slot) and the lease that holds it (stage 3).</summary>
     public RoutingLease? Lease { get; set; }
 

@@ -15,6 +15,7 @@ namespace LlamaGateway.Pipeline;
 /// </summary>
 internal sealed class ModelRequestHandler(
     RequestBodyReader bodyReader,
+    ConversationTable conversations,
     SlotRouter router,
     UpstreamForwarder forwarder,
     UsageLedger ledger,
@@ -52,16 +53,28 @@ internal sealed class ModelRequestHandler(
         request.Fingerprint = ConversationFingerprinter.Compute(request.Body!.WrittenSpan, request.Route);
         var session = http.Request.Headers[SessionHeader];
         request.SessionId = session.Count > 0 ? session[0] : null;
+        if (request.Fingerprint is { } fingerprint && RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)
+        {
+            request.Conversation = conversations.Resolve(fingerprint, request.User, request.SessionId);
+        }
 
         // 3-5. Choose an instance and slot, translate for it, forward. A connect failure (nothing sent, nothing
         // generated) may move on to the next instance; anything later may not, since it could replay a generation.
         var tried = 0;
         while (true)
         {
-            request.Lease = await router.RouteAsync(request, http.RequestAborted);
+            request.Lease = await router.RouteAsync(request, request.Conversation, http.RequestAborted);
             if (request.Lease is null)
             {
-                var message = $"No upstream can serve this request right now: {router.DescribeUnavailable(request.Route)}. See /status.";
+                if (http.RequestAborted.IsCancellationRequested)
+                {
+                    request.Fail(ApiErrorKind.Internal, "client disconnected while queued");
+                    return;
+                }
+
+                var message = request.FailureKind == ApiErrorKind.Overloaded
+                    ? request.FailureMessage!
+                    : $"No upstream can serve this request right now: {router.DescribeUnavailable(request.Route)}. See /status.";
                 request.Fail(ApiErrorKind.Overloaded, message);
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Overloaded, message, TimeSpan.FromSeconds(5));
                 return;

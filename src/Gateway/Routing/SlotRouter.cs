@@ -1,46 +1,355 @@
+using LlamaGateway.Conversations;
+using LlamaGateway.Errors;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Upstreams;
+using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Routing;
 
-/// <summary>Chooses the (instance, slot) for a request.</summary>
-internal sealed class SlotRouter(UpstreamRegistry registry)
+/// <summary>
+/// Stage 3: chooses the (instance, slot) for each request so that tokens already in a slot's KV cache are reused.
+/// A conversation goes back to its own slot; if that slot is busy it waits while waiting is cheaper than
+/// re-computing elsewhere, else it re-pins to the idle slot whose content is least valuable. New conversations go
+/// where their system prompt already sits. Side requests use reserved slots. One lock guards all routing state;
+/// every decision is a few microseconds of arithmetic.
+/// </summary>
+internal sealed class SlotRouter
 {
-    private int _next;
+    private readonly object _gate = new();
+    private readonly LinkedList<SlotWaiter> _queue = new();
+    private readonly UpstreamRegistry _registry;
+    private readonly IOptionsMonitor<RoutingOptions> _options;
+    private readonly TimeProvider _time;
+    private IReadOnlyList<UpstreamInstance>? _syncedFrom;
+    private List<InstanceSlots> _pool = [];
 
-    /// <summary>Returns a lease, or null when no healthy instance can serve the route.</summary>
-    public ValueTask<RoutingLease?> RouteAsync(GatewayRequestContext request, CancellationToken cancellationToken)
+    public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time)
     {
-        var instances = registry.Instances;
-        var start = Interlocked.Increment(ref _next);
-        for (var i = 0; i < instances.Count; i++)
+        _registry = registry;
+        _options = options;
+        _time = time;
+    }
+
+    /// <summary>Requests waiting for a slot right now.</summary>
+    public int QueueLength
+    {
+        get
         {
-            var instance = instances[(int)((uint)(start + i) % (uint)instances.Count)];
-            if (instance.IsHealthy && CanServe(instance, request.Route))
+            lock (_gate)
             {
-                return ValueTask.FromResult<RoutingLease?>(new RoutingLease(instance, null, "round-robin", null));
+                return _queue.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Returns a lease on an (instance, slot), waiting in the queue if needed; null when no instance can serve the
+    /// request or the queue wait ran out (the reason is recorded on the request).
+    /// </summary>
+    public async ValueTask<RoutingLease?> RouteAsync(GatewayRequestContext request, ConversationRecord? conversation, CancellationToken cancellationToken)
+    {
+        var kind = RequestClassifier.Classify(request.Route, request.Fingerprint);
+        request.Kind = kind;
+        var waiter = new SlotWaiter(request, kind, kind == RequestKind.Conversation ? conversation : null, request.User ?? request.SessionId, _time.GetTimestamp());
+        lock (_gate)
+        {
+            SyncPool();
+            if (kind == RequestKind.Slotless)
+            {
+                return LeaseSlotless(request);
+            }
+
+            if (!AnyServing(request.Route))
+            {
+                return null;
+            }
+
+            _queue.AddLast(waiter);
+            Dispatch();
+        }
+
+        if (waiter.IsDone)
+        {
+            return await waiter.Task;
+        }
+
+        var maxWait = TimeSpan.FromSeconds(_options.CurrentValue.MaxQueueSeconds);
+        // Completions happen under the lock only, so a cancelled waiter can never also be handed a slot (which would
+        // then stay busy forever).
+        using var registration = cancellationToken.Register(() =>
+        {
+            lock (_gate)
+            {
+                if (!waiter.IsDone)
+                {
+                    _queue.Remove(waiter);
+                    waiter.Complete(null);
+                }
+            }
+        });
+        while (!waiter.IsDone)
+        {
+            var now = _time.GetTimestamp();
+            var queueLeft = maxWait - _time.GetElapsedTime(waiter.Enqueued, now);
+            var next = queueLeft;
+            if (waiter.WaitingFor is not null && !waiter.PreferenceExpired)
+            {
+                var preferenceLeft = _time.GetElapsedTime(now, waiter.PreferenceDeadline);
+                next = preferenceLeft < next ? preferenceLeft : next;
+            }
+
+            if (next > TimeSpan.Zero)
+            {
+                using var timer = new CancellationTokenSource(next, _time);
+                await Task.WhenAny(waiter.Task, Task.Delay(Timeout.InfiniteTimeSpan, timer.Token));
+            }
+
+            lock (_gate)
+            {
+                if (waiter.IsDone)
+                {
+                    break;
+                }
+
+                if (_time.GetElapsedTime(waiter.Enqueued) >= maxWait)
+                {
+                    _queue.Remove(waiter);
+                    request.Fail(ApiErrorKind.Overloaded, $"Every slot stayed busy for {maxWait.TotalSeconds:0} s (Gateway:Routing:MaxQueueSeconds).");
+                    waiter.Complete(null);
+                    break;
+                }
+
+                if (waiter.WaitingFor is not null && _time.GetTimestamp() >= waiter.PreferenceDeadline)
+                {
+                    waiter.PreferenceExpired = true;
+                    Dispatch();
+                }
             }
         }
 
-        return ValueTask.FromResult<RoutingLease?>(null);
+        var lease = await waiter.Task;
+        if (lease is null)
+        {
+            lock (_gate)
+            {
+                _queue.Remove(waiter);
+            }
+        }
+        else if (cancellationToken.IsCancellationRequested)
+        {
+            lease.Dispose();
+            return null;
+        }
+
+        return lease;
     }
 
     /// <summary>Why no instance can take a request: each instance's state, for the 503 message.</summary>
     public string DescribeUnavailable(ApiRoute route)
     {
-        var instances = registry.Instances;
+        var instances = _registry.Instances;
         var parts = new List<string>(instances.Count);
         foreach (var instance in instances)
         {
             var state = !CanServe(instance, route) ? "speaks only the Anthropic dialect"
-                : instance.IsHealthy ? "busy" : instance.LastError ?? "unhealthy";
+                : instance.IsHealthy ? "all slots busy" : instance.LastError ?? "unhealthy";
             parts.Add($"'{instance.Name}' ({instance.DestinationPrefix}): {state}");
         }
 
         return string.Join("; ", parts);
     }
 
+    /// <summary>A consistent copy of the routing state for the dashboard and metrics.</summary>
+    public RoutingSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            SyncPool();
+            var now = _time.GetTimestamp();
+            var instances = new List<InstanceRoutingSnapshot>(_pool.Count);
+            foreach (var pool in _pool)
+            {
+                var slots = new List<SlotSnapshot>(pool.Slots.Length);
+                foreach (var slot in pool.Slots)
+                {
+                    slots.Add(new SlotSnapshot(slot.Index, slot.SideLane, slot.Busy, slot.BusyUser ?? slot.User, slot.ConversationId, slot.CachedTokens,
+                        slot.LastUsed == 0 ? null : _time.GetElapsedTime(slot.LastUsed, now).TotalSeconds, slot.Requests));
+                }
+
+                var queued = 0;
+                foreach (var waiter in _queue)
+                {
+                    if (waiter.WaitingFor is not null && Array.IndexOf(pool.Slots, waiter.WaitingFor) >= 0)
+                    {
+                        queued++;
+                    }
+                }
+
+                instances.Add(new InstanceRoutingSnapshot(pool.Instance.Name, pool.PrefillTokensPerSecond, pool.AverageHoldSeconds, queued, slots));
+            }
+
+            return new RoutingSnapshot(_queue.Count, instances);
+        }
+    }
+
     /// <summary>An Anthropic-dialect upstream cannot answer OpenAI-dialect routes; the reverse is translated.</summary>
     public static bool CanServe(UpstreamInstance instance, ApiRoute route) =>
         instance.Dialect == ApiDialect.OpenAi || route.ClientDialect() == ApiDialect.Anthropic;
+
+    private void SyncPool()
+    {
+        var instances = _registry.Instances;
+        if (!ReferenceEquals(instances, _syncedFrom))
+        {
+            var next = new List<InstanceSlots>(instances.Count);
+            foreach (var instance in instances)
+            {
+                next.Add(_pool.Find(p => ReferenceEquals(p.Instance, instance)) ?? new InstanceSlots(instance));
+            }
+
+            _pool = next;
+            _syncedFrom = instances;
+        }
+
+        var sideLanes = _options.CurrentValue.SideLaneSlots;
+        foreach (var pool in _pool)
+        {
+            pool.EnsureShape(sideLanes);
+        }
+    }
+
+    private bool AnyServing(ApiRoute route)
+    {
+        foreach (var pool in _pool)
+        {
+            if (pool.Instance.IsHealthy && CanServe(pool.Instance, route))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private RoutingLease? LeaseSlotless(GatewayRequestContext request)
+    {
+        InstanceSlots? best = null;
+        foreach (var pool in _pool)
+        {
+            if (pool.Instance.IsHealthy && CanServe(pool.Instance, request.Route) && (best is null || pool.SlotlessInFlight + pool.BusyCount() < best.SlotlessInFlight + best.BusyCount()))
+            {
+                best = pool;
+            }
+        }
+
+        if (best is null)
+        {
+            return null;
+        }
+
+        best.SlotlessInFlight++;
+        var chosen = best;
+        return new RoutingLease(best.Instance, null, "slotless", _ =>
+        {
+            lock (_gate)
+            {
+                chosen.SlotlessInFlight--;
+            }
+        });
+    }
+
+    /// <summary>Places every queued request that can be placed now, oldest first. Caller holds the lock.</summary>
+    private void Dispatch()
+    {
+        var node = _queue.First;
+        while (node is not null)
+        {
+            var next = node.Next;
+            var waiter = node.Value;
+            if (waiter.IsDone)
+            {
+                _queue.Remove(node);
+            }
+            else if (!AnyServing(waiter.Request.Route))
+            {
+                _queue.Remove(node);
+                waiter.Complete(null);
+            }
+            else
+            {
+                var choice = SlotChooser.Choose(waiter, _pool, _options.CurrentValue, _time.GetTimestamp(), _time.TimestampFrequency);
+                if (choice.Slot is not null)
+                {
+                    _queue.Remove(node);
+                    waiter.WaitingFor = null;
+                    waiter.Complete(Lease(waiter, choice));
+                }
+                else if (choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
+                {
+                    waiter.WaitingFor = choice.WaitFor;
+                    waiter.PreferenceDeadline = _time.GetTimestamp() + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
+                }
+            }
+
+            node = next;
+        }
+    }
+
+    private RoutingLease Lease(SlotWaiter waiter, SlotChoice choice)
+    {
+        var pool = choice.Pool!;
+        var slot = choice.Slot!;
+        var now = _time.GetTimestamp();
+        slot.Busy = true;
+        slot.BusySince = now;
+        slot.BusyUser = waiter.FairnessKey;
+        var conversation = waiter.Conversation;
+        if (conversation is not null)
+        {
+            var moved = conversation.Instance is not null && (conversation.Instance != pool.Instance.Name || conversation.Slot != slot.Index);
+            if (moved)
+            {
+                conversation.Repins++;
+            }
+
+            conversation.Instance = pool.Instance.Name;
+            conversation.Slot = slot.Index;
+        }
+
+        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, choice.Reason, _ => Release(pool, slot, waiter, now));
+    }
+
+    private void Release(InstanceSlots pool, SlotState slot, SlotWaiter waiter, long started)
+    {
+        var request = waiter.Request;
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            slot.Busy = false;
+            slot.BusyUser = null;
+            if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
+            {
+                var usage = request.Usage;
+                var promptTokens = usage.PromptTokens > 0 ? usage.PromptTokens : (int)(fingerprint.PromptChars * SlotChooser.TokensPerChar(pool));
+                slot.Remember(fingerprint, promptTokens + Math.Max(0, usage.OutputTokens), waiter.Conversation?.Id, request.User ?? request.SessionId, now);
+                slot.Requests++;
+                pool.ObserveUsage(usage.RecomputedTokens, usage.PromptMilliseconds, usage.PromptTokens, fingerprint.PromptChars, _time.GetElapsedTime(started, now).TotalSeconds);
+                if (waiter.Conversation is { } conversation && usage.PromptTokens >= 0)
+                {
+                    conversation.Turns++;
+                    conversation.PromptTokens += usage.PromptTokens;
+                    conversation.CachedTokens += Math.Max(0, usage.CachedTokens);
+                    conversation.RecomputedTokens += usage.RecomputedTokens;
+                    conversation.SecondsSaved += Math.Max(0, usage.CachedTokens) / SlotChooser.PrefillSpeed(pool, _options.CurrentValue);
+                }
+            }
+            else if (request.UpstreamResponded)
+            {
+                // Something unknown now sits in the slot; claim nothing about it.
+                slot.Forget();
+            }
+
+            Dispatch();
+        }
+    }
 }

@@ -1,0 +1,84 @@
+using LlamaGateway.Pipeline;
+using LlamaGateway.Upstreams;
+
+namespace LlamaGateway.Routing;
+
+/// <summary>The router's view of one instance: its slots and what it has learned of its speed. Guarded by the router's lock.</summary>
+internal sealed class InstanceSlots(UpstreamInstance instance)
+{
+    public UpstreamInstance Instance { get; } = instance;
+
+    public SlotState[] Slots { get; private set; } = [];
+
+    /// <summary>Measured prefill speed (tokens/s, moving average); 0 until the instance reports timings.</summary>
+    public double PrefillTokensPerSecond { get; set; }
+
+    /// <summary>Measured tokens per canonical character of prompt (moving average); 0 until known.</summary>
+    public double TokensPerChar { get; set; }
+
+    /// <summary>Moving average of how long a request holds a slot (seconds).</summary>
+    public double AverageHoldSeconds { get; set; } = 10;
+
+    public int SlotlessInFlight { get; set; }
+
+    /// <summary>Whether a request on this instance can be pinned with id_slot (only the OpenAI dialect honours it).</summary>
+    public bool CanPin => Instance.Dialect == ApiDialect.OpenAi;
+
+    /// <summary>Matches the slot array to the instance's (possibly newly discovered) slot count.</summary>
+    public void EnsureShape(int? sideLaneSetting)
+    {
+        var count = Math.Max(1, Instance.SlotCount);
+        if (Slots.Length != count)
+        {
+            var resized = new SlotState[count];
+            for (var i = 0; i < count; i++)
+            {
+                resized[i] = i < Slots.Length ? Slots[i] : new SlotState(i);
+            }
+
+            Slots = resized;
+        }
+
+        // Side-lane slots are the highest-numbered ones, so conversation slots keep stable low ids.
+        var sideLanes = Math.Clamp(sideLaneSetting ?? (count >= 3 ? 1 : 0), 0, count - 1);
+        for (var i = 0; i < count; i++)
+        {
+            Slots[i].SideLane = i >= count - sideLanes;
+        }
+    }
+
+    public int BusyCount()
+    {
+        var busy = 0;
+        foreach (var slot in Slots)
+        {
+            if (slot.Busy)
+            {
+                busy++;
+            }
+        }
+
+        return busy;
+    }
+
+    public void ObserveUsage(double recomputedTokens, double promptMilliseconds, double promptTokens, int promptChars, double holdSeconds)
+    {
+        const double Weight = 0.3;
+        if (recomputedTokens >= 64 && promptMilliseconds > 0)
+        {
+            var speed = recomputedTokens / (promptMilliseconds / 1000.0);
+            PrefillTokensPerSecond = PrefillTokensPerSecond <= 0 ? speed : PrefillTokensPerSecond + (Weight * (speed - PrefillTokensPerSecond));
+        }
+
+        if (promptTokens > 0 && promptChars > 0)
+        {
+            var ratio = promptTokens / promptChars;
+            TokensPerChar = TokensPerChar <= 0 ? ratio : TokensPerChar + (Weight * (ratio - TokensPerChar));
+        }
+
+        if (holdSeconds > 0)
+        {
+            AverageHoldSeconds += Weight * (holdSeconds - AverageHoldSeconds);
+        }
+    }
+}

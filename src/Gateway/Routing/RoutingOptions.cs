@@ -1,0 +1,29 @@
+namespace LlamaGateway.Routing;
+
+/// <summary><c>Gateway:Routing</c>: how conversations are pinned to slots.</summary>
+internal sealed class RoutingOptions
+{
+    /// <summary>Slots per instance reserved for side requests (quota probes, titles, short tool-less requests).
+    /// Default: one on instances with 3 or more slots, none on smaller ones.</summary>
+    public int? SideLaneSlots { get; set; }
+
+    /// <summary>Most slots one user may hold at once, so one user's burst cannot take every slot.
+    /// Default: half the main slots in the pool, rounded up.</summary>
+    public int? MaxSlotsPerUser { get; set; }
+
+    /// <summary>Longest a request waits in the gateway's queue for a slot before a 503 (seconds).</summary>
+    public double MaxQueueSeconds { get; set; } = 300;
+
+    /// <summary>Conversations tracked at most (size limit of the conversation table).</summary>
+    public int MaxConversations { get; set; } = 10_000;
+
+    /// <summary>A conversation not seen for this long is forgotten (sliding expiry, minutes).</summary>
+    public double ConversationIdleMinutes { get; set; } = 240;
+
+    /// <summary>Prefill speed assumed for an instance until it reports its own (tokens/s).</summary>
+    public double DefaultPrefillTokensPerSecond { get; set; } = 1000;
+
+    /// <summary>How quickly an idle slot's cached conversation loses value: after this many minutes it is
+    /// worth half as much when weighing whether to evict it.</summary>
+    public double CacheValueHalfLifeMinutes { get; set; } = 15;
+}

@@ -1,0 +1,234 @@
+using LlamaGateway.Conversations;
+
+namespace LlamaGateway.Routing;
+
+/// <summary>
+/// The routing decision as pure arithmetic over the router's state, in seconds of upstream work:
+/// taking an idle slot costs the prefill of what it cannot reuse plus the (recency-weighted) prefill its current
+/// holder would need if it came back; waiting for the conversation's own busy slot costs the expected wait.
+/// </summary>
+internal static class SlotChooser
+{
+    /// <summary>Tokens per canonical character assumed until an instance reports prompt sizes.</summary>
+    public const double DefaultTokensPerChar = 0.27;
+
+    /// <summary>
+    /// Share of an evicted conversation's prefill counted against taking its slot: llama-server's host-RAM prompt
+    /// cache (--cache-ram) often restores it, so losing a slot's content costs less than a full re-compute.
+    /// </summary>
+    public const double EvictionWeight = 0.5;
+
+    public static SlotChoice Choose(SlotWaiter waiter, IReadOnlyList<InstanceSlots> pools, RoutingOptions options, long now, long frequency)
+    {
+        var route = waiter.Request.Route;
+        var fingerprint = waiter.Request.Fingerprint;
+        if (waiter.Kind == RequestKind.Side)
+        {
+            return ChooseSide(pools, route, fingerprint, options, now, frequency);
+        }
+
+        if (waiter.FairnessKey is { } key && OverUserCap(pools, key, options))
+        {
+            return SlotChoice.WaitAny("user-cap");
+        }
+
+        var conversation = waiter.Conversation;
+        SlotState? own = null;
+        InstanceSlots? ownPool = null;
+        InstanceSlots? bestPool = null;
+        SlotState? best = null;
+        var bestCost = double.MaxValue;
+        foreach (var pool in pools)
+        {
+            if (!pool.Instance.IsHealthy || !SlotRouter.CanServe(pool.Instance, route))
+            {
+                continue;
+            }
+
+            var speed = PrefillSpeed(pool, options);
+            var tokensPerChar = TokensPerChar(pool);
+            var load = pool.BusyCount();
+            foreach (var slot in pool.Slots)
+            {
+                if (slot.SideLane)
+                {
+                    continue;
+                }
+
+                if (conversation is not null && slot.ConversationId == conversation.Id)
+                {
+                    own = slot;
+                    ownPool = pool;
+                }
+
+                if (slot.Busy)
+                {
+                    continue;
+                }
+
+                var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
+                if (slot.ConversationId is not null && slot.ConversationId != conversation?.Id)
+                {
+                    cost += EvictionWeight * ValueSeconds(slot, speed, options, now, frequency);
+                }
+
+                // Ties (e.g. several empty slots) go to the less loaded instance, then the least recently used slot.
+                cost += load * 1e-6;
+                if (cost < bestCost || (cost == bestCost && best is not null && slot.LastUsed < best.LastUsed))
+                {
+                    bestCost = cost;
+                    best = slot;
+                    bestPool = pool;
+                }
+            }
+        }
+
+        if (own is not null && !own.Busy)
+        {
+            return SlotChoice.Take(ownPool!, own, "own-slot");
+        }
+
+        if (own is not null && !waiter.PreferenceExpired)
+        {
+            var speed = PrefillSpeed(ownPool!, options);
+            var wait = ExpectedWaitSeconds(ownPool!, own, now, frequency);
+            var afterWait = wait + RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), speed);
+            if (best is null || afterWait < bestCost)
+            {
+                return SlotChoice.Wait(own, Math.Max(1, 2 * wait), "wait-own-slot");
+            }
+        }
+
+        if (best is not null)
+        {
+            var reason = own is not null ? "repinned"
+                : fingerprint is not null && best.PrefixKey == fingerprint.PrefixKey && best.HoldsAnything ? "prefix-match"
+                : best.HoldsAnything ? "evict-least-valuable" : "empty-slot";
+            return SlotChoice.Take(bestPool!, best, reason);
+        }
+
+        return SlotChoice.WaitAny("all-busy");
+    }
+
+    private static SlotChoice ChooseSide(IReadOnlyList<InstanceSlots> pools, Pipeline.ApiRoute route, ConversationFingerprint? fingerprint, RoutingOptions options, long now, long frequency)
+    {
+        InstanceSlots? bestPool = null;
+        SlotState? best = null;
+        var bestCost = double.MaxValue;
+        foreach (var pool in pools)
+        {
+            if (!pool.Instance.IsHealthy || !SlotRouter.CanServe(pool.Instance, route))
+            {
+                continue;
+            }
+
+            var hasLane = Array.Exists(pool.Slots, s => s.SideLane);
+            var speed = PrefillSpeed(pool, options);
+            foreach (var slot in pool.Slots)
+            {
+                // Instances with a side lane keep side requests there; small ones have none and must share.
+                if (slot.Busy || (hasLane && !slot.SideLane))
+                {
+                    continue;
+                }
+
+                var cost = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed)
+                    + (slot.SideLane ? 0 : EvictionWeight * ValueSeconds(slot, speed, options, now, frequency));
+                if (cost < bestCost)
+                {
+                    bestCost = cost;
+                    best = slot;
+                    bestPool = pool;
+                }
+            }
+        }
+
+        return best is null ? SlotChoice.WaitAny("side-lane-busy") : SlotChoice.Take(bestPool!, best, best.SideLane ? "side-lane" : "side-shared");
+    }
+
+    private static bool OverUserCap(IReadOnlyList<InstanceSlots> pools, string key, RoutingOptions options)
+    {
+        var held = 0;
+        var mainSlots = 0;
+        foreach (var pool in pools)
+        {
+            foreach (var slot in pool.Slots)
+            {
+                if (!slot.SideLane && pool.Instance.IsHealthy)
+                {
+                    mainSlots++;
+                }
+
+                if (slot.Busy && slot.BusyUser == key)
+                {
+                    held++;
+                }
+            }
+        }
+
+        var cap = options.MaxSlotsPerUser ?? Math.Max(1, (mainSlots + 1) / 2);
+        return held >= cap;
+    }
+
+    /// <summary>Tokens of the request that <paramref name="slot"/>'s cache already holds.</summary>
+    public static double ReusableTokens(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar)
+    {
+        if (fingerprint is null || !slot.HoldsAnything || slot.PrefixKey != fingerprint.PrefixKey)
+        {
+            return 0;
+        }
+
+        var shared = 0;
+        var limit = Math.Min(slot.Chain.Length, fingerprint.Chain.Length);
+        while (shared < limit && slot.Chain[shared] == fingerprint.Chain[shared])
+        {
+            shared++;
+        }
+
+        double chars;
+        if (shared == 0)
+        {
+            chars = fingerprint.PrefixChars;
+        }
+        else if (fingerprint.ChainChars.Length >= shared)
+        {
+            chars = fingerprint.ChainChars[shared - 1];
+        }
+        else
+        {
+            chars = fingerprint.PromptChars * (double)shared / Math.Max(1, fingerprint.Chain.Length);
+        }
+
+        return chars * tokensPerChar;
+    }
+
+    public static double RecomputeSeconds(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar, double speed)
+    {
+        var total = (fingerprint?.PromptChars ?? 0) * tokensPerChar;
+        return Math.Max(0, total - ReusableTokens(slot, fingerprint, tokensPerChar)) / speed;
+    }
+
+    /// <summary>Seconds of prefill a slot's content would cost its owner to rebuild, fading with idleness.</summary>
+    public static double ValueSeconds(SlotState slot, double speed, RoutingOptions options, long now, long frequency)
+    {
+        if (!slot.HoldsAnything || slot.CachedTokens <= 0)
+        {
+            return 0;
+        }
+
+        var idleMinutes = (now - slot.LastUsed) / (double)frequency / 60.0;
+        var fade = Math.Pow(0.5, idleMinutes / Math.Max(0.1, options.CacheValueHalfLifeMinutes));
+        return slot.CachedTokens / speed * fade;
+    }
+
+    public static double ExpectedWaitSeconds(InstanceSlots pool, SlotState slot, long now, long frequency)
+    {
+        var elapsed = (now - slot.BusySince) / (double)frequency;
+        return Math.Max(pool.AverageHoldSeconds - elapsed, pool.AverageHoldSeconds * 0.2);
+    }
+
+    public static double PrefillSpeed(InstanceSlots pool, RoutingOptions options) =>
+        pool.PrefillTokensPerSecond > 0 ? pool.PrefillTokensPerSecond : Math.Max(1, options.DefaultPrefillTokensPerSecond);
+
+    public static double TokensPerChar(InstanceSlots pool) => pool.TokensPerChar > 0 ? pool.TokensPerChar : DefaultTokensPerChar;
+}

@@ -1,0 +1,67 @@
+using LlamaGateway.Conversations;
+
+namespace LlamaGateway.Routing;
+
+/// <summary>
+/// What the gateway knows one llama-server slot holds: the chain of the last prompt sent there, its size, who it
+/// belonged to, and whether a request is running on it. Guarded by the router's lock.
+/// </summary>
+internal sealed class SlotState(int index)
+{
+    public int Index { get; } = index;
+
+    /// <summary>Reserved for side requests so they never evict a conversation's cache.</summary>
+    public bool SideLane { get; set; }
+
+    public bool Busy { get; set; }
+
+    /// <summary>Timestamp (TimeProvider) the running request started, for expected-wait estimates.</summary>
+    public long BusySince { get; set; }
+
+    public string? BusyUser { get; set; }
+
+    /// <summary>Prefix key and chain of the last prompt processed here; empty when nothing is known.</summary>
+    public ulong PrefixKey { get; set; }
+
+    public ulong[] Chain { get; set; } = [];
+
+    public int[] ChainChars { get; set; } = [];
+
+    public int PrefixChars { get; set; }
+
+    /// <summary>Tokens of the last prompt (plus output) the slot's KV cache holds, as the upstream reported.</summary>
+    public int CachedTokens { get; set; }
+
+    public long LastUsed { get; set; }
+
+    public string? ConversationId { get; set; }
+
+    public string? User { get; set; }
+
+    public long Requests { get; set; }
+
+    public bool HoldsAnything => Chain.Length > 0 || PrefixKey != 0;
+
+    public void Remember(ConversationFingerprint fingerprint, int cachedTokens, string? conversationId, string? user, long now)
+    {
+        PrefixKey = fingerprint.PrefixKey;
+        Chain = fingerprint.Chain;
+        ChainChars = fingerprint.ChainChars;
+        PrefixChars = fingerprint.PrefixChars;
+        CachedTokens = cachedTokens;
+        ConversationId = conversationId;
+        User = user;
+        LastUsed = now;
+    }
+
+    public void Forget()
+    {
+        PrefixKey = 0;
+        Chain = [];
+        ChainChars = [];
+        PrefixChars = 0;
+        CachedTokens = 0;
+        ConversationId = null;
+        User = null;
+    }
+}

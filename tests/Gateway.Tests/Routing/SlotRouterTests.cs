@@ -1,0 +1,270 @@
+using LlamaGateway.Conversations;
+using LlamaGateway.Errors;
+using LlamaGateway.Hosting;
+using LlamaGateway.Pipeline;
+using LlamaGateway.Routing;
+using LlamaGateway.Tests.Support;
+using LlamaGateway.Upstreams;
+
+namespace LlamaGateway.Tests.Routing;
+
+public sealed class SlotRouterTests : IDisposable
+{
+    private const ulong SharedPrefix = 0xABCDEF;
+    private readonly ManualTimeProvider _time = new();
+    private readonly StaticOptionsMonitor<RoutingOptions> _routing;
+    private readonly UpstreamRegistry _registry;
+    private readonly ConversationTable _conversations;
+    private readonly SlotRouter _router;
+
+    public SlotRouterTests()
+    {
+        var gateway = new GatewayOptions
+        {
+            Upstreams = [new UpstreamOptions { Name = "a", BaseUrl = "http://127.0.0.1:1", Slots = 4 }],
+        };
+        _routing = new StaticOptionsMonitor<RoutingOptions>(new RoutingOptions());
+        _registry = new UpstreamRegistry(new StaticOptionsMonitor<GatewayOptions>(gateway));
+        _conversations = new ConversationTable(_routing, _time);
+        _router = new SlotRouter(_registry, _routing, _time);
+    }
+
+    public void Dispose()
+    {
+        _conversations.Dispose();
+        _registry.Dispose();
+    }
+
+    private static ConversationFingerprint Fingerprint(ulong prefix, int maxTokens, params ulong[] chain) => new()
+    {
+        PrefixKey = prefix,
+        Chain = chain,
+        PromptChars = 40_000,
+        PrefixChars = 30_000,
+        ChainChars = chain.Select((_, i) => 30_000 + ((i + 1) * 10_000 / chain.Length)).ToArray(),
+        ToolCount = 12,
+        Model = "claude-opus",
+        MaxTokens = maxTokens,
+    };
+
+    private GatewayRequestContext Request(string? user, ConversationFingerprint fingerprint)
+    {
+        var request = new GatewayRequestContext(ApiRoute.Messages, _time.GetTimestamp()) { User = user, Fingerprint = fingerprint };
+        if (RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)
+        {
+            request.Conversation = _conversations.Resolve(fingerprint, user, null);
+        }
+
+        return request;
+    }
+
+    private async Task<RoutingLease> RouteNowAsync(GatewayRequestContext request)
+    {
+        var task = _router.RouteAsync(request, request.Conversation, CancellationToken.None).AsTask();
+        Assert.True(task.IsCompleted, "expected an immediate placement");
+        return (await task)!;
+    }
+
+    /// <summary>Finishes a request as if the upstream processed its prompt, so the slot remembers it.</summary>
+    private static void Finish(GatewayRequestContext request, RoutingLease lease, int promptTokens, int cachedTokens)
+    {
+        request.UpstreamResponded = true;
+        request.Usage.PromptTokens = promptTokens;
+        request.Usage.CachedTokens = cachedTokens;
+        request.Usage.OutputTokens = 10;
+        request.Usage.PromptMilliseconds = -1;
+        lease.Dispose();
+    }
+
+    [Fact]
+    public async Task RouteAsync_NextTurnOfConversation_ReturnsToItsOwnSlot()
+    {
+        var turn1 = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
+        var lease1 = await RouteNowAsync(turn1);
+        Finish(turn1, lease1, 11_000, 0);
+
+        // Another conversation in between must not take it over.
+        var other = Request("bob", Fingerprint(0x999, 32_000, 50));
+        var otherLease = await RouteNowAsync(other);
+        Assert.NotEqual(lease1.Slot, otherLease.Slot);
+
+        var turn2 = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
+        var lease2 = await RouteNowAsync(turn2);
+
+        Assert.Same(turn1.Conversation, turn2.Conversation);
+        Assert.Equal(lease1.Slot, lease2.Slot);
+        Assert.Equal("own-slot", lease2.Reason);
+    }
+
+    [Fact]
+    public async Task RouteAsync_NewConversationWithKnownSystemPrompt_GoesToSlotHoldingIt()
+    {
+        _routing.Set(new RoutingOptions { CacheValueHalfLifeMinutes = 1 });
+        var first = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
+        var firstLease = await RouteNowAsync(first);
+        Finish(first, firstLease, 11_000, 0);
+        _time.Advance(TimeSpan.FromMinutes(30));
+
+        var second = Request("alice", Fingerprint(SharedPrefix, 32_000, 77));
+        var secondLease = await RouteNowAsync(second);
+
+        Assert.NotSame(first.Conversation, second.Conversation);
+        Assert.Equal(firstLease.Slot, secondLease.Slot);
+        Assert.Equal("prefix-match", secondLease.Reason);
+    }
+
+    [Theory]
+    [InlineData(100, true)]
+    [InlineData(1_000_000, false)]
+    public async Task RouteAsync_OwnSlotBusy_WaitsOnlyWhenWaitingIsCheaperThanRecomputing(double prefillTokensPerSecond, bool expectWait)
+    {
+        _routing.Set(new RoutingOptions { DefaultPrefillTokensPerSecond = prefillTokensPerSecond });
+        var turn1 = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
+        Finish(turn1, await RouteNowAsync(turn1), 11_000, 0);
+        var running = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
+        var runningLease = await RouteNowAsync(running);
+
+        var concurrent = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
+        var pending = _router.RouteAsync(concurrent, concurrent.Conversation, CancellationToken.None).AsTask();
+
+        Assert.Equal(expectWait, !pending.IsCompleted);
+        if (expectWait)
+        {
+            // Once the slot frees, the waiting turn gets its own slot back.
+            runningLease.Dispose();
+            var lease = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(runningLease.Slot, lease!.Slot);
+            Assert.Equal("own-slot", lease.Reason);
+        }
+        else
+        {
+            var lease = await pending;
+            Assert.NotEqual(runningLease.Slot, lease!.Slot);
+            Assert.Equal("repinned", lease.Reason);
+        }
+    }
+
+    [Fact]
+    public async Task RouteAsync_OwnSlotStaysBusyPastItsBudget_RepinsToIdleSlot()
+    {
+        _routing.Set(new RoutingOptions { DefaultPrefillTokensPerSecond = 100 });
+        var turn1 = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
+        Finish(turn1, await RouteNowAsync(turn1), 11_000, 0);
+        var running = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
+        var runningLease = await RouteNowAsync(running);
+        var concurrent = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
+        var pending = _router.RouteAsync(concurrent, concurrent.Conversation, CancellationToken.None).AsTask();
+        Assert.False(pending.IsCompleted);
+        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+
+        _time.Advance(TimeSpan.FromMinutes(2));
+
+        var lease = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotEqual(runningLease.Slot, lease!.Slot);
+        Assert.Equal("repinned", lease.Reason);
+        Assert.Equal(1, concurrent.Conversation!.Repins);
+    }
+
+    [Fact]
+    public async Task RouteAsync_SideRequest_UsesSideLaneAndNeverAConversationSlot()
+    {
+        var quota = Request("alice", Fingerprint(0x42, 1, 9));
+        var quotaLease = await RouteNowAsync(quota);
+        Assert.Equal(3, quotaLease.Slot);
+        Assert.Equal("side-lane", quotaLease.Reason);
+
+        var second = Request("alice", Fingerprint(0x42, 1, 10));
+        var pending = _router.RouteAsync(second, null, CancellationToken.None).AsTask();
+        Assert.False(pending.IsCompleted);
+        quotaLease.Dispose();
+        var lease = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, lease!.Slot);
+    }
+
+    [Fact]
+    public async Task RouteAsync_UserAtSlotCap_WaitsWhileOtherUsersProceed()
+    {
+        _routing.Set(new RoutingOptions { MaxSlotsPerUser = 2 });
+        var a1 = await RouteNowAsync(Request("alice", Fingerprint(1, 32_000, 11)));
+        var a2 = await RouteNowAsync(Request("alice", Fingerprint(2, 32_000, 12)));
+
+        var a3 = Request("alice", Fingerprint(3, 32_000, 13));
+        var pending = _router.RouteAsync(a3, a3.Conversation, CancellationToken.None).AsTask();
+        var bob = await RouteNowAsync(Request("bob", Fingerprint(4, 32_000, 14)));
+
+        Assert.False(pending.IsCompleted);
+        Assert.NotNull(bob.Slot);
+        a1.Dispose();
+        var lease = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(a1.Slot, lease!.Slot);
+        a2.Dispose();
+    }
+
+    [Fact]
+    public async Task RouteAsync_QueuedTooLong_ReturnsNullWithOverloadedReason()
+    {
+        _routing.Set(new RoutingOptions { MaxQueueSeconds = 30, SideLaneSlots = 0, MaxSlotsPerUser = 8 });
+        var leases = new List<RoutingLease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add(await RouteNowAsync(Request("u" + i, Fingerprint((ulong)i + 100, 32_000, (ulong)i))));
+        }
+
+        var late = Request("late", Fingerprint(555, 32_000, 5));
+        var pending = _router.RouteAsync(late, late.Conversation, CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+        _time.Advance(TimeSpan.FromSeconds(31));
+
+        Assert.Null(await pending.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(ApiErrorKind.Overloaded, late.FailureKind);
+        Assert.Contains("MaxQueueSeconds", late.FailureMessage);
+        Assert.Equal(0, _router.QueueLength);
+    }
+
+    [Fact]
+    public async Task RouteAsync_CancelledWhileQueued_LeavesNoBusySlotOrQueueEntry()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 8 });
+        var leases = new List<RoutingLease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add(await RouteNowAsync(Request("u" + i, Fingerprint((ulong)i + 100, 32_000, (ulong)i))));
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var queued = Request("late", Fingerprint(555, 32_000, 5));
+        var pending = _router.RouteAsync(queued, queued.Conversation, cancel.Token).AsTask();
+        Assert.Equal(1, _router.QueueLength);
+        cancel.Cancel();
+        Assert.Null(await pending.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        foreach (var lease in leases)
+        {
+            lease.Dispose();
+        }
+
+        Assert.Equal(0, _router.QueueLength);
+        Assert.All(_router.Snapshot().Instances[0].Slots, slot => Assert.False(slot.Busy));
+    }
+
+    [Fact]
+    public async Task RouteAsync_CountTokens_IsSlotless()
+    {
+        var request = new GatewayRequestContext(ApiRoute.CountTokens, _time.GetTimestamp()) { Fingerprint = Fingerprint(1, -1, 1) };
+
+        var lease = await RouteNowAsync(request);
+
+        Assert.Null(lease.Slot);
+        Assert.All(_router.Snapshot().Instances[0].Slots, slot => Assert.False(slot.Busy));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached");
+            await Task.Yield();
+        }
+    }
+}
