@@ -42,6 +42,11 @@ public sealed class ClaudeCodeThroughGatewayTests(ITestOutputHelper output)
                 $"A follow-up turn should re-compute only its new tokens (< 5% of the first turn's {first.MainRequestTokens} = {budget:0}), " +
                 $"but llama-server re-computed {followUp.Prefill.RecomputedTokens}:\n{followUp}\nfirst turn:\n{first}");
         }
+
+        // The gateway pins the conversation: llama-server itself says every turn ran on one slot chosen by id_slot.
+        var mainRequests = new[] { first, second, third }.Select(t => t.Prefill.First!).ToList();
+        Assert.True(mainRequests.All(r => r.Selection == "id") && mainRequests.Select(r => r.Slot).Distinct().Count() == 1,
+            $"Every turn of one conversation should run on the same llama-server slot, pinned with id_slot; llama-server ran them as:\n  {string.Join("\n  ", mainRequests)}");
     }
 
     /// <summary>

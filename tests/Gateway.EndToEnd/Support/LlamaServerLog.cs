@@ -63,7 +63,8 @@ internal static partial class LlamaServerLog
     private static int Int(Match match, string group) => int.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
 
     // slot get_availabl: id  3 | task -1 | selected slot by LCP similarity, f_sim_best = 0.819 (> 0.100 thold), f_keep = 0.821
-    [GeneratedRegex(@"slot\s+get_availabl\w*: id\s+(?<slot>\d+) \| task -?\d+ \| selected slot by (?<how>[^,]+)")]
+    // slot get_availabl: id  1 | task -1 | selected slot by id (1)
+    [GeneratedRegex(@"slot\s+get_availabl\w*: id\s+(?<slot>\d+) \| task -?\d+ \| selected slot by (?<how>[^,(]+)")]
     private static partial Regex SelectedLine();
 
     // slot launch_slot_: id  3 | task 9 | processing task, is_child = 0

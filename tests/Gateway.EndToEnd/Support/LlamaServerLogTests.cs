@@ -30,6 +30,22 @@ public sealed class LlamaServerLogTests
     }
 
     [Fact]
+    public void Parse_PinnedRequest_ReportsSelectionById()
+    {
+        string[] lines =
+        [
+            "1.02.000.001 I slot get_availabl: id  1 | task -1 | selected slot by id (1)",
+            "1.02.000.002 I slot launch_slot_: id  1 | task 40 | processing task, is_child = 0",
+            "1.02.100.000 I slot print_timing: id  1 | task 40 | prompt eval time =      20.00 ms /    17 tokens (    1.18 ms per token,   850.00 tokens per second)",
+            "1.02.100.100 I slot      release: id  1 | task 40 | stop processing: n_tokens = 12034, truncated = 0",
+        ];
+
+        var request = Assert.Single(LlamaServerLog.Parse(lines));
+
+        Assert.Equal(new LlamaRequest(1, 40, "id", 17, 20.00, 12034), request);
+    }
+
+    [Fact]
     public void Parse_MetricsText_ReadsCounters()
     {
         var metrics = LlamaServerMetrics.Parse("# HELP x\nllamacpp:prompt_tokens_total 14073\nllamacpp:prompt_tokens_cached_total 9778\nllamacpp:requests_processing 1\n");
