@@ -53,7 +53,9 @@ claude_reused=built
 claude_bin="$CACHE/claude-code-$(sed -n 's/^CLAUDE_CODE_VERSION="\(.*\)"/\1/p' scripts/install-claude-code.sh)/node_modules/.bin/claude"
 if [[ -n "${CLAUDE_CODE:-}" || -x "$claude_bin" ]]; then claude_reused=reused; fi
 t_claude="$(now)"
-bash scripts/install-claude-code.sh >"$LOGS/claude-code.out" 2>"$LOGS/claude-code.log" &
+# Its own duration goes to a file: waiting for it below also waits for the llama-server build.
+( bash scripts/install-claude-code.sh >"$LOGS/claude-code.out" 2>"$LOGS/claude-code.log"; rc=$?
+  elapsed "$t_claude" >"$LOGS/claude-code.seconds"; exit "$rc" ) &
 claude_pid=$!
 
 t="$(now)"
@@ -69,7 +71,8 @@ if ! wait "$claude_pid"; then
   say "install-claude-code.sh failed:"; cat "$LOGS/claude-code.log" >&2; exit 1
 fi
 CLAUDE_CODE_PATH="$(tail -n 1 "$LOGS/claude-code.out")"
-record "claude code" "$claude_reused" "$t_claude" "$CLAUDE_CODE_PATH ($("$CLAUDE_CODE_PATH" --version 2>/dev/null | head -1))"
+SUMMARY+=("$(printf '%-16s %-8s %7s s  %s' "claude code" "$claude_reused" "$(cat "$LOGS/claude-code.seconds")" \
+  "$CLAUDE_CODE_PATH ($("$CLAUDE_CODE_PATH" --version 2>/dev/null | head -1)), in parallel with llama-server")")
 
 # --- 4. tiny models ---------------------------------------------------------------------------------------------
 [[ -d tools/TinyModel ]] || { say "tools/TinyModel is missing from this checkout (merge main): it generates the tiny test models"; exit 1; }
