@@ -50,6 +50,45 @@ public sealed class ClaudeCodeThroughGatewayTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Two conversations in one project, resumed alternately (<c>--resume</c>). The second conversation is placed where
+    /// the shared prefix already sits, so each resume finds the other conversation's tail in its slot; it must
+    /// re-compute at most that tail (~2K tokens), never the whole ~12K-token prompt.
+    /// </summary>
+    [Fact]
+    public async Task ClaudeCode_AlternateTwoConversationsSameRepo_ResumeRecomputesAtMostTail()
+    {
+        const string name = nameof(ClaudeCode_AlternateTwoConversationsSameRepo_ResumeRecomputesAtMostTail);
+        var artifacts = Toolchain.ArtifactsFor(name);
+        await using var server = await LlamaServerFixture.StartAsync(new LlamaServerOptions { Slots = 4 }, artifacts);
+        await using var gateway = await GatewayFixture.StartAsync([server], artifacts);
+        using var cli = await ClaudeCli.CreateAsync(artifacts);
+        var meter = new TurnMeter(server, gateway, output, artifacts);
+
+        var first = await meter.RunAsync(cli, "conversation 1, turn 1", "In one sentence, what is this project?", continueConversation: false);
+        var second = await meter.RunAsync(cli, "conversation 2, turn 1", "List the files in this project.", continueConversation: false);
+        var firstResumed = await meter.RunAsync(cli, "conversation 1, turn 2", "Which command runs its tests?", continueConversation: false, resumeSessionId: first.SessionId);
+        var secondResumed = await meter.RunAsync(cli, "conversation 2, turn 2", "Which command builds it?", continueConversation: false, resumeSessionId: second.SessionId);
+
+        Measurements.AssertConsistent(first, second, firstResumed, secondResumed);
+        Assert.True(first.MainRequestTokens >= MinimumColdPromptTokens,
+            $"The first turn should re-compute the whole cold prompt (~11K tokens), but llama-server re-computed {first.MainRequestTokens}: {first}");
+        Assert.Equal(first.SessionId, firstResumed.SessionId);
+        Assert.Equal(second.SessionId, secondResumed.SessionId);
+        Assert.NotEqual(first.SessionId, second.SessionId);
+
+        var budget = first.MainRequestTokens * 0.30;
+        Measurements.Summarize(artifacts, name,
+            $"conversation 1 main request {first.MainRequestTokens}, conversation 2 main request {second.MainRequestTokens}, " +
+            $"conversation 1 resumed run {firstResumed.Prefill.RecomputedTokens}, conversation 2 resumed run {secondResumed.Prefill.RecomputedTokens} tokens re-computed (budget per resume <= {budget:0})");
+        foreach (var resumed in new[] { firstResumed, secondResumed })
+        {
+            Assert.True(resumed.Prefill.RecomputedTokens <= budget,
+                $"Resuming a conversation should re-compute at most its own tail (<= 30% of the first turn's {first.MainRequestTokens} = {budget:0}), " +
+                $"but llama-server re-computed {resumed.Prefill.RecomputedTokens}:\n{resumed}");
+        }
+    }
+
+    /// <summary>
     /// Two conversations in the same project share Claude Code's whole system prompt and tools (~9-10K tokens) except
     /// for the billing line near the start. With the gateway normalizing that line (Replace) the second conversation
     /// reuses the shared prefix; with normalization off (Keep) it must re-compute nearly everything, which is what

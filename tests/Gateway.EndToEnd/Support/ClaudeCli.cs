@@ -122,16 +122,21 @@ internal sealed class ClaudeCli : IDisposable
     }
 
     /// <summary>
-    /// Runs <c>claude [-c] -p PROMPT --output-format json</c> against <paramref name="baseUrl"/> (the gateway, or
+    /// Runs <c>claude [-c | --resume SESSION] -p PROMPT --output-format json</c> against <paramref name="baseUrl"/> (the gateway, or
     /// llama-server directly) and waits for it to exit; a run that outlives <paramref name="timeout"/> is killed and
     /// reported as timed out.
     /// </summary>
-    public async Task<ClaudeRun> PromptAsync(string baseUrl, string prompt, bool continueConversation = false, TimeSpan? timeout = null)
+    public async Task<ClaudeRun> PromptAsync(string baseUrl, string prompt, bool continueConversation = false, TimeSpan? timeout = null, string? resumeSessionId = null)
     {
         var arguments = new List<string>();
         if (continueConversation)
         {
             arguments.Add("-c");
+        }
+
+        if (resumeSessionId is not null)
+        {
+            arguments.AddRange(["--resume", resumeSessionId]);
         }
 
         arguments.AddRange(["-p", prompt, "--output-format", "json"]);

@@ -18,7 +18,7 @@ internal sealed record TurnMeasurement(string Label, ClaudeRun Run, PrefillRepor
     public override string ToString()
     {
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"{Label}: claude {string.Join(' ', Run.Arguments.Where(a => a is "-c" or "-p"))} exit {Run.ExitCode} in {Run.Duration.TotalSeconds:0.0} s; ");
+        text.Append(CultureInfo.InvariantCulture, $"{Label}: claude {string.Join(' ', Run.Arguments.Where(a => a is "-c" or "-p" or "--resume"))} exit {Run.ExitCode} in {Run.Duration.TotalSeconds:0.0} s; ");
         text.Append(CultureInfo.InvariantCulture, $"main request re-computed {MainRequestTokens} tokens; run total {Prefill}");
         foreach (var request in GatewayRequests)
         {
@@ -43,11 +43,11 @@ internal sealed class TurnMeter(LlamaServerFixture server, GatewayFixture? gatew
     public string TargetName => gateway is null ? "direct to llama-server" : "through the gateway";
 
     /// <summary>Runs one turn; fails the test (with logs to look at) if the CLI does not succeed.</summary>
-    public async Task<TurnMeasurement> RunAsync(ClaudeCli cli, string label, string prompt, bool continueConversation)
+    public async Task<TurnMeasurement> RunAsync(ClaudeCli cli, string label, string prompt, bool continueConversation, string? resumeSessionId = null)
     {
         var mark = await server.MarkAsync();
         var gatewayMark = gateway?.Requests.Count ?? 0;
-        var run = await cli.PromptAsync(TargetUrl, prompt, continueConversation);
+        var run = await cli.PromptAsync(TargetUrl, prompt, continueConversation, resumeSessionId: resumeSessionId);
         if (!run.Succeeded)
         {
             Assert.Fail($"{label} ({TargetName}) did not succeed: {run.Describe()}\n" +
