@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command that installs everything the end-to-end tests (and scripts/demo.sh) need, on a machine that has only
 # the .NET SDK. Idempotent: a second run reuses every cached piece and takes seconds.
-#   1. system packages (apt-get, as root, only if something is missing): nodejs npm cmake g++ make git curl
+#   1. system packages (apt-get, as root, only if something is missing): nodejs npm cmake g++ make git curl, and
+#      chromium + chromium-driver for the dashboard's browser tests
 #   2. llama-server, built once from node-llama-cpp's llama.cpp tree      (scripts/install-llama-server.sh)
 #   3. the Claude Code CLI, pinned, from npm (in parallel with step 2)     (scripts/install-claude-code.sh)
 #   4. the tiny test models, fast and bench                                (scripts/make-tiny-model.sh)
@@ -33,8 +34,11 @@ missing=()
 for tool in node:nodejs npm:npm cmake:cmake g++:g++ make:make git:git curl:curl; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
+# Headless Chromium + ChromeDriver for tests/Gateway.Browser (the dashboard test), unless other builds are named.
+[[ -x "${GATEWAY_CHROMIUM:-/usr/bin/chromium}" ]] || missing+=(chromium)
+[[ -x "${GATEWAY_CHROMEDRIVER:-/usr/bin/chromedriver}" ]] || missing+=(chromium-driver)
 if ((${#missing[@]} == 0)); then
-  record "system packages" reused "$t" "node $(node --version), cmake $(cmake --version | head -1 | awk '{print $3}'), g++ $(g++ -dumpversion)"
+  record "system packages" reused "$t" "node $(node --version), cmake $(cmake --version | head -1 | awk '{print $3}'), g++ $(g++ -dumpversion), $("${GATEWAY_CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | head -1)"
 else
   if [[ "$(id -u)" != 0 ]]; then
     say "missing: ${missing[*]}. Install them as root, then run this again:"
