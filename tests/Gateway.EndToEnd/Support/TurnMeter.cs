@@ -10,7 +10,12 @@ namespace LlamaGateway.EndToEnd.Support;
 /// <param name="GatewayRequests">What the gateway logged for the run's requests (empty when run direct).</param>
 internal sealed record TurnMeasurement(string Label, ClaudeRun Run, PrefillReport Prefill, IReadOnlyList<GatewayRequestLog> GatewayRequests)
 {
-    /// <summary>Tokens re-computed for the run's first prompt: the turn's main request (the full Claude Code prompt).</summary>
+    /// <summary>
+    /// Tokens re-computed for the run's first prompt: the turn's main request (the full Claude Code prompt). Thresholds
+    /// use this rather than the run total because the random-weight model answers with nothing (EOS first), so Claude
+    /// Code sends every turn a second time with "[Your previous response had no visible output...]" appended; that
+    /// retry re-computes the prompt's ~2.2K-token tail in every configuration alike.
+    /// </summary>
     public long MainRequestTokens => Prefill.First?.RecomputedTokens ?? 0;
 
     public string? SessionId => Run.Result?.SessionId;
