@@ -47,6 +47,9 @@ internal sealed class ConversationFingerprint
     /// </summary>
     public bool LastUserMessageIsQuotaProbe { get; init; }
 
+    /// <summary>The client installation (Claude Code's <c>metadata.user_id</c> device_id), when sent.</summary>
+    public string? ClientId { get; init; }
+
     /// <summary>Hash of everything up to and including the last message (the prefix key when there are none).</summary>
     public ulong Tip => Chain.Length == 0 ? PrefixKey : Chain[^1];
 }

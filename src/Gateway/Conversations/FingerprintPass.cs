@@ -48,6 +48,7 @@ internal ref struct FingerprintPass
     private int _toolCount;
     private int _maxTokens;
     private string _model;
+    private string? _clientId;
     private ulong _system;
     private bool _hasSystem;
     private ulong _tools;
@@ -106,6 +107,11 @@ internal ref struct FingerprintPass
                 _reader.Read();
                 ReadPrompt();
             }
+            else if (_reader.ValueTextEquals("metadata"u8))
+            {
+                _reader.Read();
+                ReadMetadata();
+            }
             else if (_reader.ValueTextEquals("model"u8))
             {
                 _reader.Read();
@@ -159,6 +165,7 @@ internal ref struct FingerprintPass
             ToolCount = _toolCount,
             Model = _model,
             MaxTokens = _maxTokens,
+            ClientId = _clientId,
             SystemChars = _systemChars,
             LastUserMessageIsQuotaProbe = _lastIsQuotaProbe,
         };
@@ -182,6 +189,53 @@ internal ref struct FingerprintPass
         hash.AppendByte(_hasTools ? (byte)1 : (byte)0);
         hash.AppendUInt64(_hasTools ? _tools : 0);
         return hash.GetDigest();
+    }
+
+    /// <summary>
+    /// Claude Code's <c>metadata.user_id</c> is a JSON string holding a <c>device_id</c> that is stable per client
+    /// installation (unlike the per-session id), which tells "the same person's next conversation" from "another
+    /// person in the same repository" when the gateway has no user keys.
+    /// </summary>
+    private void ReadMetadata()
+    {
+        if (_reader.TokenType != JsonTokenType.StartObject)
+        {
+            _reader.Skip();
+            return;
+        }
+
+        while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (_reader.ValueTextEquals("user_id"u8))
+            {
+                _reader.Read();
+                if (_reader.TokenType == JsonTokenType.String)
+                {
+                    _clientId = DeviceId(_reader.UnescapedValue);
+                }
+
+                _reader.Skip();
+            }
+            else
+            {
+                _reader.Read();
+                _reader.Skip();
+            }
+        }
+    }
+
+    private static string? DeviceId(ReadOnlySpan<byte> userId)
+    {
+        var key = "\"device_id\":\""u8;
+        var start = userId.IndexOf(key);
+        if (start < 0)
+        {
+            return null;
+        }
+
+        var rest = userId[(start + key.Length)..];
+        var end = rest.IndexOf((byte)'"');
+        return end is > 0 and <= 128 ? System.Text.Encoding.UTF8.GetString(rest[..end]) : null;
     }
 
     private void AddLink(ulong digest)

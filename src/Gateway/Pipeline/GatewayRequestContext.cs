@@ -28,6 +28,12 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>The configured user the caller authenticated as, or null when the gateway is open.</summary>
     public string? User { get; set; }
 
+    /// <summary>
+    /// Who the request counts as for slot caps and cache ownership: the configured user, else the Claude Code
+    /// installation (device id), else the session.
+    /// </summary>
+    public string? ClientIdentity => User ?? Fingerprint?.ClientId ?? SessionId;
+
     /// <summary>Claude Code's <c>X-Claude-Code-Session-Id</c>, when sent.</summary>
     public string? SessionId { get; set; }
 

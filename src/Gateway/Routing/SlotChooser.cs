@@ -13,10 +13,16 @@ internal static class SlotChooser
     public const double DefaultTokensPerChar = 0.27;
 
     /// <summary>
-    /// Share of an evicted conversation's prefill counted against taking its slot: llama-server's host-RAM prompt
-    /// cache (--cache-ram) often restores it, so losing a slot's content costs less than a full re-compute.
+    /// Share of an evicted conversation's prefill counted against taking its slot when llama-server saves the slot
+    /// to its host-RAM prompt cache (--cache-ram) first, from where it is often restored.
     /// </summary>
     public const double EvictionWeight = 0.5;
+
+    /// <summary>
+    /// How many more times an active conversation is expected to come back (Claude Code sends a request per tool
+    /// round): what it loses on eviction it pays again on each return while two conversations alternate on a slot.
+    /// </summary>
+    public const double ActiveReturns = 8;
 
     public static SlotChoice Choose(SlotWaiter waiter, IReadOnlyList<InstanceSlots> pools, RoutingOptions options, long now, long frequency)
     {
@@ -69,7 +75,7 @@ internal static class SlotChooser
                 var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
                 if (slot.ConversationId is not null && slot.ConversationId != conversation?.Id)
                 {
-                    cost += EvictionWeight * ValueSeconds(slot, speed, options, now, frequency);
+                    cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency);
                 }
 
                 // Ties (e.g. several empty slots) go to the less loaded instance, then the least recently used slot.
@@ -133,7 +139,7 @@ internal static class SlotChooser
                 }
 
                 var cost = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed)
-                    + (slot.SideLane ? 0 : EvictionWeight * ValueSeconds(slot, speed, options, now, frequency));
+                    + (slot.SideLane ? 0 : EvictionSeconds(slot, fingerprint, null, TokensPerChar(pool), speed, options, now, frequency));
                 if (cost < bestCost)
                 {
                     bestCost = cost;
@@ -208,8 +214,15 @@ internal static class SlotChooser
         return Math.Max(0, total - ReusableTokens(slot, fingerprint, tokensPerChar)) / speed;
     }
 
-    /// <summary>Seconds of prefill a slot's content would cost its owner to rebuild, fading with idleness.</summary>
-    public static double ValueSeconds(SlotState slot, double speed, RoutingOptions options, long now, long frequency)
+    /// <summary>
+    /// Seconds of prefill that giving <paramref name="slot"/> to this request costs the conversation holding it,
+    /// fading as the holder stays idle. llama-server keeps the prefix the new prompt shares and saves the old state to
+    /// its RAM cache only when less than half of it survives; otherwise the holder's tail is dropped for good and an
+    /// active holder pays for it on every return, which is what makes two people's conversations in one repository
+    /// ping-pong on one slot while others sit empty. A client's own earlier conversation is expected back at most
+    /// once: starting a new conversation usually means the old one is done.
+    /// </summary>
+    public static double EvictionSeconds(SlotState slot, ConversationFingerprint? fingerprint, string? requester, double tokensPerChar, double speed, RoutingOptions options, long now, long frequency)
     {
         if (!slot.HoldsAnything || slot.CachedTokens <= 0)
         {
@@ -218,7 +231,11 @@ internal static class SlotChooser
 
         var idleMinutes = (now - slot.LastUsed) / (double)frequency / 60.0;
         var fade = Math.Pow(0.5, idleMinutes / Math.Max(0.1, options.CacheValueHalfLifeMinutes));
-        return slot.CachedTokens / speed * fade;
+        var kept = Math.Min(ReusableTokens(slot, fingerprint, tokensPerChar), slot.CachedTokens);
+        var lost = kept >= slot.CachedTokens * 0.5
+            ? (slot.CachedTokens - kept) * (requester is not null && requester == slot.User ? 1 : ActiveReturns)
+            : slot.CachedTokens * EvictionWeight;
+        return lost / speed * fade;
     }
 
     public static double ExpectedWaitSeconds(InstanceSlots pool, SlotState slot, long now, long frequency)

@@ -56,7 +56,7 @@ internal sealed class SlotRouter
     {
         var kind = RequestClassifier.Classify(request.Route, request.Fingerprint);
         request.Kind = kind;
-        var waiter = new SlotWaiter(request, kind, kind == RequestKind.Conversation ? conversation : null, request.User ?? request.SessionId, _time.GetTimestamp());
+        var waiter = new SlotWaiter(request, kind, kind == RequestKind.Conversation ? conversation : null, request.ClientIdentity, _time.GetTimestamp());
         lock (_gate)
         {
             SyncPool();
@@ -404,7 +404,7 @@ internal sealed class SlotRouter
             {
                 var usage = request.Usage;
                 var promptTokens = usage.PromptTokens > 0 ? usage.PromptTokens : (int)(fingerprint.PromptChars * SlotChooser.TokensPerChar(pool));
-                slot.Remember(fingerprint, promptTokens + Math.Max(0, usage.OutputTokens), waiter.Conversation?.Id, request.User ?? request.SessionId, now);
+                slot.Remember(fingerprint, promptTokens + Math.Max(0, usage.OutputTokens), waiter.Conversation?.Id, request.ClientIdentity, now);
                 slot.Requests++;
                 pool.ObserveUsage(usage.RecomputedTokens, usage.PromptMilliseconds, usage.PromptTokens, fingerprint.PromptChars, _time.GetElapsedTime(started, now).TotalSeconds);
                 if (waiter.Conversation is { } conversation && usage.PromptTokens >= 0)

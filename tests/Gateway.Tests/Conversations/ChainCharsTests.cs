@@ -44,3 +44,23 @@ public sealed class ChainCharsTests
         Assert.Equal(1024, fingerprint.PrefixChars);
     }
 }
+
+public sealed class ClientIdTests
+{
+    [Fact]
+    public void Compute_ClaudeCodeMetadata_ReadsDeviceId()
+    {
+        var fingerprint = FingerprintRun.Recorded("turn1-first", NormalizerRun.Replace());
+
+        Assert.Equal("04510cd6f0d9928b842ed7d51fe349bae0dbf427ef03e17d532120665e1cc45c", fingerprint.ClientId);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","messages":[],"metadata":{"user_id":"plain-user"}}""")]
+    [InlineData("""{"model":"m","messages":[],"metadata":"not an object"}""")]
+    [InlineData("""{"model":"m","messages":[]}""")]
+    public void Compute_NoDeviceId_ClientIdIsNull(string body)
+    {
+        Assert.Null(FingerprintRun.Of(body).ClientId);
+    }
+}

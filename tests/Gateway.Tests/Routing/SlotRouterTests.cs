@@ -114,6 +114,24 @@ public sealed class SlotRouterTests : IDisposable
     }
 
     [Theory]
+    [InlineData("bob", "empty-slot")]
+    [InlineData("alice", "prefix-match")]
+    public async Task RouteAsync_NewConversationWhileSystemPromptHolderIsActive_SharesOnlyWithItsOwnClient(string newcomer, string expectedReason)
+    {
+        var first = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
+        var firstLease = await RouteNowAsync(first);
+        Finish(first, firstLease, 11_000, 0);
+
+        var second = Request(newcomer, Fingerprint(SharedPrefix, 32_000, 77));
+        var secondLease = await RouteNowAsync(second);
+
+        // Another person's active conversation would lose its tail on every alternation, so an empty slot (paid once)
+        // is cheaper; the same client's previous conversation is likely done, so its system prompt is reused.
+        Assert.Equal(expectedReason, secondLease.Reason);
+        Assert.Equal(expectedReason == "prefix-match", firstLease.Slot == secondLease.Slot);
+    }
+
+    [Theory]
     [InlineData(100, true)]
     [InlineData(1_000_000, false)]
     public async Task RouteAsync_OwnSlotBusy_WaitsOnlyWhenWaitingIsCheaperThanRecomputing(double prefillTokensPerSecond, bool expectWait)
