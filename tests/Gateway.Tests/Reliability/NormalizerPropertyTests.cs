@@ -20,7 +20,7 @@ namespace LlamaGateway.Tests.Reliability;
 public sealed class NormalizerPropertyTests(ITestOutputHelper output)
 {
     private const int FixedSeed = 20_261_122;
-    private const int CasesPerSeed = 1_500;
+    private const int CasesPerSeed = 1_000;
     private const string Reminder = "<system-reminder>";
 
     private static readonly JsonSerializerOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = 1_000 };
