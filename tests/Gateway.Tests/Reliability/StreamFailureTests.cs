@@ -212,16 +212,16 @@ public sealed class StreamFailureTests
         await using var upstream = await FakeUpstream.StartAsync(async (http, _) =>
         {
             await Traffic.WriteFirstEventAsync(http, path);
-            for (var i = 0; i < 8; i++)
+            for (var i = 0; i < 10; i++)
             {
-                await Task.Delay(200, http.RequestAborted);
+                await Task.Delay(250, http.RequestAborted);
                 await Traffic.WriteDeltaAsync(http, path, $"t{i}");
             }
 
             await Traffic.WriteEndAsync(http, path);
         });
         await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl,
-            Settings(("Gateway:Timeouts:FirstByteSeconds", "0.6"), ("Gateway:Timeouts:StreamIdleSeconds", "5")), Traffic.UpstreamDialect(path));
+            Settings(("Gateway:Timeouts:FirstByteSeconds", "1"), ("Gateway:Timeouts:StreamIdleSeconds", "5")), Traffic.UpstreamDialect(path));
 
         using var response = await gateway.Client.SendAsync(Traffic.Request(path), HttpCompletionOption.ResponseHeadersRead);
         var events = await Traffic.ReadStreamAsync(response);
