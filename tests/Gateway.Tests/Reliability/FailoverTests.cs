@@ -137,6 +137,44 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task Conversation_PinnedInstanceKilled_NextTurnFailsOverAndIsCounted()
+    {
+        await using var first = await KillableUpstream.StartAsync((http, _) => Traffic.WriteWholeStreamAsync(http, StreamPath.TranslatedAnthropic));
+        await using var second = await KillableUpstream.StartAsync((http, _) => Traffic.WriteWholeStreamAsync(http, StreamPath.TranslatedAnthropic));
+        await using var gateway = await GatewayHost.StartAsync(Pool(first.BaseUrl, second.BaseUrl));
+        var registry = gateway.Service<UpstreamRegistry>();
+        await Poll.UntilAsync(() => registry.Instances.All(i => i.SlotsDiscovered), "the start-up probes");
+
+        async Task TurnAsync(string fixture)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages?beta=true") { Content = new ByteArrayContent(Fixtures.RecordedBody(fixture)) };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            request.Headers.Add("anthropic-version", "2023-06-01");
+            using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Traffic.AssertCompleted(await Traffic.ReadStreamAsync(response), StreamPath.TranslatedAnthropic);
+        }
+
+        await TurnAsync("turn1-first");
+        var conversation = Assert.Single(gateway.Service<ConversationTable>().Snapshot());
+        var home = registry.Find(conversation.Instance!)!;
+        var other = registry.Instances.Single(i => i != home);
+        await (home.Name == "u0" ? first : second).KillAsync();
+
+        await TurnAsync("turn2-continue");
+
+        Assert.Same(conversation, Assert.Single(gateway.Service<ConversationTable>().Snapshot()));
+        Assert.Equal(other.Name, conversation.Instance);
+        Assert.Equal(1, conversation.Failovers);
+        Assert.Equal(0, conversation.Repins);
+        Assert.Equal(1, home.FailoversOut);
+        Assert.Equal(1, other.FailoversIn);
+        Assert.False(home.IsHealthy);
+        Assert.Contains("(failover)", gateway.Logs.All);
+        await Leaks.AssertNoneAsync(gateway);
+    }
+
+    [Fact]
     public async Task RouteAsync_PinnedInstanceGoesDown_NextTurnFailsOverAndIsCountedApartFromRepins()
     {
         using var router = new RouterHarness("a", "b");

@@ -229,4 +229,51 @@ public sealed class StreamFailureTests
         Traffic.AssertCompleted(events, path);
         Assert.True(gateway.Service<UpstreamRegistry>().Instances[0].IsHealthy);
     }
+
+    [Fact]
+    public async Task Stream_OneConversationsUpstreamHangs_OtherConversationsAreServedMeanwhile()
+    {
+        var hung = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await FakeUpstream.StartAsync(async (http, recorded) =>
+        {
+            if (recorded.BodyText.Contains("conversation 0", StringComparison.Ordinal))
+            {
+                await Traffic.WriteFirstEventAsync(http, StreamPath.TranslatedAnthropic);
+                hung.TrySetResult();
+                await Task.Delay(Timeout.Infinite, http.RequestAborted);
+                return;
+            }
+
+            await Traffic.WriteWholeStreamAsync(http, StreamPath.TranslatedAnthropic);
+        });
+        await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl, Settings(("Gateway:Timeouts:StreamIdleSeconds", "3"), ("Gateway:Upstreams:0:Slots", "4")));
+
+        // Main-conversation requests (tools, a long prompt), each its own conversation, so each gets its own slot.
+        static HttpRequestMessage Conversation(int n)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+            {
+                Content = new StringContent($$$"""{"model":"claude-x","max_tokens":100,"stream":true,"tools":[{"name":"Read","description":"read a file","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"conversation {{{n}}}: {{{new string('x', 6_000)}}}"}]}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("anthropic-version", "2023-06-01");
+            return request;
+        }
+
+        using var stuck = await gateway.Client.SendAsync(Conversation(0), HttpCompletionOption.ResponseHeadersRead);
+        var stuckEvents = Traffic.ReadStreamAsync(stuck);
+        await hung.Task.WaitAsync(Traffic.Bound);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        for (var n = 1; n <= 3; n++)
+        {
+            using var other = await gateway.Client.SendAsync(Conversation(n), HttpCompletionOption.ResponseHeadersRead);
+            Traffic.AssertCompleted(await Traffic.ReadStreamAsync(other), StreamPath.TranslatedAnthropic);
+        }
+
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(2.5), $"the other conversations waited {started.Elapsed}");
+        Assert.False(stuckEvents.IsCompleted);
+        var (type, _) = Traffic.AssertEndsWithError(await stuckEvents, StreamPath.TranslatedAnthropic);
+        Assert.Equal("timeout_error", type);
+        await Leaks.AssertNoneAsync(gateway);
+    }
 }
