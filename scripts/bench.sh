@@ -18,7 +18,10 @@ case "$SUITE" in
 esac
 
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-dotnet build bench/Gateway.Bench/Gateway.Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly >&2
+if ! BUILD_LOG="$(dotnet build bench/Gateway.Bench/Gateway.Bench.csproj -c Release -nologo 2>&1)"; then
+  echo "$BUILD_LOG" >&2
+  exit 1
+fi
 BENCH=(dotnet bench/Gateway.Bench/bin/Release/net10.0/LlamaGateway.Bench.dll)
 
 if [[ "$SUITE" == help ]]; then exec "${BENCH[@]}" --help; fi

@@ -40,9 +40,9 @@ internal static class CacheSuite
         {
             Users = cli.Int("users", quick ? 3 : 6),
             Conversations = cli.Int("conversations", quick ? 2 : 3),
-            Turns = cli.Int("turns", quick ? 4 : 8),
+            Turns = cli.Int("turns", quick ? 4 : 6),
             SideEvery = cli.Int("side-every", 3),
-            SubagentRequests = cli.Int("subagent-requests", quick ? 2 : 3),
+            SubagentRequests = cli.Int("subagent-requests", 2),
             CountTokensBurst = cli.Int("count-tokens", quick ? 5 : 20),
             ThinkScale = cli.Double("think", quick ? 0.3 : 1.0),
             Seed = cli.Int("seed", 42),

@@ -32,7 +32,8 @@ internal sealed partial class NaiveProxy : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
         var app = builder.Build();
         var gate = new SemaphoreSlim(1, 1);
-        var client = new HttpClient(new SocketsHttpHandler { UseProxy = false, AutomaticDecompression = DecompressionMethods.None })
+        // Idle connections dropped before llama-server's 5 s keep-alive timeout closes them under a new request.
+        var client = new HttpClient(new SocketsHttpHandler { UseProxy = false, AutomaticDecompression = DecompressionMethods.None, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) })
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };

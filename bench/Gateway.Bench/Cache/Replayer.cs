@@ -46,7 +46,9 @@ internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser
         {
             UseProxy = false,
             AutomaticDecompression = DecompressionMethods.None,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            // llama-server (cpp-httplib) closes keep-alive connections idle for 5 s; reusing one just as it closes
+            // fails a POST with "response ended prematurely". Idle connections are dropped well before that.
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2),
             MaxConnectionsPerServer = int.MaxValue,
         };
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };

@@ -68,13 +68,13 @@ internal sealed record WorkloadOptions
     public int Conversations { get; init; } = 3;
 
     /// <summary>Main-conversation requests per conversation (each one model turn: tool call, tool result, answer...).</summary>
-    public int Turns { get; init; } = 8;
+    public int Turns { get; init; } = 6;
 
     /// <summary>A topic side request (haiku, no tools) rides along with every Nth main turn; 0 disables them.</summary>
     public int SideEvery { get; init; } = 3;
 
     /// <summary>Requests of the subagent each conversation runs (via the Agent tool); 0 disables subagents.</summary>
-    public int SubagentRequests { get; init; } = 3;
+    public int SubagentRequests { get; init; } = 2;
 
     /// <summary>count_tokens requests fired at each session start.</summary>
     public int CountTokensBurst { get; init; } = 20;
