@@ -51,7 +51,8 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         await response.StartAsync(http.RequestAborted);
 
         var writer = response.BodyWriter;
-        var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
+        using var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
+        var usage = new UpstreamUsageReader(request.Usage);
         var sawEnd = false;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         Stream? body = null;
@@ -71,24 +72,15 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
                 }
 
                 first = false;
-                var data = events.Data.Span;
                 if (translator is not null)
                 {
-                    if (data.SequenceEqual("[DONE]"u8))
-                    {
-                        translator.OnDone(writer);
-                        sawEnd = true;
-                    }
-                    else if (data.Length > 0)
-                    {
-                        translator.OnChunk(data, writer);
-                    }
+                    Translate(translator, events, writer);
                 }
                 else
                 {
-                    writer.Write(events.RawEvent.Span);
-                    sawEnd |= IsEndOfStream(request.ClientDialect, events.EventName.Span, data);
-                    TapUsage(request, events.EventName.Span, data);
+                    writer.Write(events.RawEvent);
+                    sawEnd |= IsEndOfStream(request.ClientDialect, events.EventName, events.Data);
+                    TapUsage(usage, request.ClientDialect, events.EventName, events.Data);
                 }
 
                 if (writer.CanGetUnflushedBytes)
@@ -105,13 +97,19 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
 
             if (translator is not null)
             {
+                // Ends the message; a stream that stopped without a finish reason becomes an error event there.
+                translator.OnDone(writer);
                 request.Usage.CopyFrom(translator.Usage);
-                sawEnd = translator.Completed;
-            }
+                if (!translator.Completed)
+                {
+                    request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{request.Lease!.Instance.Name}' ended the stream before the response was complete.");
+                }
 
-            if (!sawEnd)
+                await writer.FlushAsync(http.RequestAborted);
+            }
+            else if (!sawEnd)
             {
-                await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamError,
+                await EndWithErrorAsync(http, request, null, ApiErrorKind.UpstreamError,
                     $"Upstream '{request.Lease!.Instance.Name}' ended the stream before the response was complete.");
             }
         }
@@ -127,11 +125,11 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
             var message = first
                 ? $"Upstream '{request.Lease!.Instance.Name}' sent no event within {seconds:0.#} s (Gateway:Timeouts:FirstByteSeconds)."
                 : $"Upstream '{request.Lease!.Instance.Name}' went silent for {seconds:0.#} s mid-stream (Gateway:Timeouts:StreamIdleSeconds).";
-            await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamTimeout, message);
+            await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamTimeout, message);
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException or SseFormatException)
+        catch (Exception ex) when (ex is IOException or HttpRequestException or SseEventTooLargeException)
         {
-            await EndWithErrorAsync(http, request, ApiErrorKind.UpstreamError,
+            await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamError,
                 $"Upstream '{request.Lease!.Instance.Name}' failed mid-stream: {ex.Message}");
         }
         finally
@@ -146,7 +144,24 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         }
     }
 
-    private static async Task EndWithErrorAsync(HttpContext http, GatewayRequestContext request, ApiErrorKind kind, string message)
+    private static void Translate(OpenAiToAnthropicStream translator, SseEventReader events, PipeWriter writer)
+    {
+        var data = events.Data;
+        if (events.EventName.SequenceEqual("error"u8))
+        {
+            translator.OnUpstreamError(data, writer);
+        }
+        else if (data.SequenceEqual("[DONE]"u8))
+        {
+            translator.OnDone(writer);
+        }
+        else if (data.Length > 0)
+        {
+            translator.OnChunk(data, writer);
+        }
+    }
+
+    private static async Task EndWithErrorAsync(HttpContext http, GatewayRequestContext request, OpenAiToAnthropicStream? translator, ApiErrorKind kind, string message)
     {
         request.Fail(kind, message);
         if (http.RequestAborted.IsCancellationRequested)
@@ -154,7 +169,15 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
             return;
         }
 
-        StreamErrorEvent.Write(http.Response.BodyWriter, request.ClientDialect, kind, message);
+        if (translator is not null)
+        {
+            translator.OnError(ApiErrorWriter.AnthropicType(kind), message, http.Response.BodyWriter);
+        }
+        else
+        {
+            StreamErrorEvent.Write(http.Response.BodyWriter, request.ClientDialect, kind, message);
+        }
+
         try
         {
             await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
@@ -169,18 +192,18 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
             ? eventName.SequenceEqual("message_stop"u8) || eventName.SequenceEqual("error"u8)
             : data.SequenceEqual("[DONE]"u8) || data.StartsWith("{\"error\""u8);
 
-    private static void TapUsage(GatewayRequestContext request, ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data)
+    private static void TapUsage(UpstreamUsageReader usage, ApiDialect dialect, ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data)
     {
-        if (request.ClientDialect == ApiDialect.Anthropic)
+        if (dialect == ApiDialect.Anthropic)
         {
             if (eventName.SequenceEqual("message_start"u8) || eventName.SequenceEqual("message_delta"u8))
             {
-                UpstreamUsageReader.ReadAnthropicEvent(data, request.Usage);
+                usage.ReadAnthropic(data);
             }
         }
         else if (data.IndexOf("\"timings\""u8) >= 0 || data.IndexOf("\"usage\""u8) >= 0)
         {
-            UpstreamUsageReader.ReadOpenAi(data, request.Usage);
+            usage.ReadOpenAi(data);
         }
     }
 
@@ -200,7 +223,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         if (request.TranslateResponse)
         {
             using var translated = new PooledBuffer(body.WrittenCount + 256);
-            if (!OpenAiToAnthropicResponse.Translate(body.WrittenSpan, request.Model, translated, request.Usage))
+            if (!OpenAiToAnthropicResponse.Translate(body.WrittenSpan, request.Model, translated, request.Usage, out _))
             {
                 request.Fail(ApiErrorKind.UpstreamError, "untranslatable response");
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError,
@@ -212,13 +235,14 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
             return;
         }
 
+        var usage = new UpstreamUsageReader(request.Usage);
         if (request.Route == ApiRoute.Messages)
         {
-            UpstreamUsageReader.ReadAnthropicMessage(body.WrittenSpan, request.Usage);
+            usage.ReadAnthropic(body.WrittenSpan);
         }
         else if (request.Route != ApiRoute.CountTokens)
         {
-            UpstreamUsageReader.ReadOpenAi(body.WrittenSpan, request.Usage);
+            usage.ReadOpenAi(body.WrittenSpan);
         }
 
         await WriteAllAsync(http, body.WrittenMemory, request);
@@ -231,7 +255,17 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options)
         var instance = request.Lease!.Instance;
         var upstreamMessage = body is null ? null : ExtractErrorMessage(body.WrittenSpan);
         var upstreamDialect = request.TranslateResponse ? ApiDialect.OpenAi : instance.Dialect;
-        request.Fail(ApiErrorKind.UpstreamError, $"upstream status {status}");
+        request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' answered HTTP {status}: {upstreamMessage ?? "(no message)"}");
+
+        if (request.TranslateResponse && body is not null && status is not (401 or 403))
+        {
+            using var translated = new PooledBuffer(512);
+            var anthropicType = OpenAiToAnthropicResponse.TranslateError(body.WrittenSpan, translated);
+            http.Response.StatusCode = AnthropicErrors.StatusCodeFor(anthropicType);
+            http.Response.ContentType = "application/json";
+            await WriteAllAsync(http, translated.WrittenMemory, request);
+            return;
+        }
 
         // Same dialect on both sides: the upstream's own error body is already in the client's format.
         if (upstreamDialect == request.ClientDialect && body is not null && upstreamMessage is not null && status is not (401 or 403))

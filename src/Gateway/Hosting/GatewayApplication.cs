@@ -1,3 +1,5 @@
+using LlamaGateway.Auth;
+
 namespace LlamaGateway.Hosting;
 
 /// <summary>Builds the gateway's web application; shared by <c>Program</c> and the functional tests.</summary>
@@ -19,6 +21,7 @@ internal static class GatewayApplication
         builder.Services.AddGateway(builder.Configuration);
 
         var app = builder.Build();
+        app.UseGatewayAccess();
         app.MapGateway();
         return app;
     }

@@ -1,6 +1,7 @@
 using LlamaGateway.Errors;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Status;
 
 namespace LlamaGateway.Hosting;
 
@@ -20,6 +21,7 @@ internal static class GatewayEndpointRouteBuilderExtensions
         endpoints.MapMethods("/", ["HEAD"], static () => Results.Ok());
         endpoints.MapMethods("/api/hello", ["HEAD", "GET"], static () => Results.Ok());
         endpoints.MapGet("/healthz", static () => Results.Text("ok"));
+        endpoints.MapGatewayStatus();
 
         // Anything else under /v1 gets a clear error in the caller's dialect rather than an empty 404.
         endpoints.Map("/v1/{**rest}", static http =>

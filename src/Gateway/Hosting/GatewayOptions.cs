@@ -1,3 +1,4 @@
+using LlamaGateway.Auth;
 using LlamaGateway.Normalization;
 using LlamaGateway.Upstreams;
 
@@ -17,4 +18,18 @@ internal sealed class GatewayOptions
 
     /// <summary>Largest accepted request body; Claude Code bodies with images get large (default 32 MiB).</summary>
     public long MaxRequestBodyBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>The team; when empty the API is open to anyone who can reach the gateway.</summary>
+    public List<UserOptions> Users { get; set; } = [];
+
+    /// <summary>Key for the full dashboard and /metrics (or give <see cref="AdminApiKeySha256"/> or <see cref="AdminApiKeyEnv"/>).</summary>
+    public string? AdminApiKey { get; set; }
+
+    /// <summary>Hex SHA-256 of the admin key.</summary>
+    public string? AdminApiKeySha256 { get; set; }
+
+    /// <summary>Environment variable holding the admin key.</summary>
+    public string? AdminApiKeyEnv { get; set; }
+
+    public LimitsOptions Limits { get; set; } = new();
 }

@@ -1,8 +1,10 @@
+using LlamaGateway.Auth;
 using LlamaGateway.Conversations;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Routing;
+using LlamaGateway.Status;
 using LlamaGateway.Upstreams;
 using LlamaGateway.Usage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -43,6 +45,8 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<UsageLedger>();
         services.AddSingleton<ModelRequestHandler>();
+        services.AddGatewayAuth();
+        services.AddGatewayStatus(configuration);
         return services;
     }
 }

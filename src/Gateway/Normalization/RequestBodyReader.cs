@@ -38,6 +38,7 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
             }
             catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex)
             {
+                request.Fail(ApiErrorKind.InvalidRequest, $"unreadable body: {ex.Message}");
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Could not read the request body: {ex.Message}");
                 return false;
             }
@@ -66,6 +67,7 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
         request.RequestBytes = raw.WrittenCount;
         if (raw.WrittenCount == 0)
         {
+            request.Fail(ApiErrorKind.InvalidRequest, "empty body");
             await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, "The request body is empty; expected a JSON object.");
             return false;
         }
@@ -77,6 +79,7 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
         if (!outcome.Success)
         {
             normalized.Dispose();
+            request.Fail(ApiErrorKind.InvalidRequest, $"Invalid request body: {outcome.Error}");
             await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Invalid request body: {outcome.Error}");
             return false;
         }

@@ -30,4 +30,14 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Gateway listening; {Count} upstream(s): {Upstreams}")]
     public static partial void Started(ILogger logger, int count, string upstreams);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Information,
+        Message = "API keys required: {Users} user(s) configured; dashboard and /metrics {Dashboard}")]
+    public static partial void KeysRequired(ILogger logger, int users, string dashboard);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "{Method} {Route} rejected with 401 ({Reason}) from {Remote}")]
+    public static partial void AuthenticationFailed(ILogger logger, string method, string route, string reason, string remote);
+
+    [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "{Method} {Route} rejected with 429 for user {User}: {Reason}")]
+    public static partial void UserLimited(ILogger logger, string method, string route, string user, string reason);
 }

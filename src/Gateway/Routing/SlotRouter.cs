@@ -144,6 +144,19 @@ internal sealed class SlotRouter
         return lease;
     }
 
+    /// <summary>
+    /// Re-reads the pool (slot counts discovered from /props, health changes) and places queued requests that can
+    /// now run; the upstream monitor calls it after every probe round.
+    /// </summary>
+    public void Refresh()
+    {
+        lock (_gate)
+        {
+            SyncPool();
+            Dispatch();
+        }
+    }
+
     /// <summary>Why no instance can take a request: each instance's state, for the 503 message.</summary>
     public string DescribeUnavailable(ApiRoute route)
     {

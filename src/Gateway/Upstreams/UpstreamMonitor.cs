@@ -8,7 +8,7 @@ namespace LlamaGateway.Upstreams;
 /// Probes every instance on an interval: <c>GET /health</c> for liveness and <c>GET /props</c> for the slot count
 /// and model. An instance that fails is taken out of routing and brought back when it answers again.
 /// </summary>
-internal sealed class UpstreamMonitor(UpstreamRegistry registry, IHttpClientFactory clients, TimeProvider time, ILogger<UpstreamMonitor> logger) : BackgroundService
+internal sealed class UpstreamMonitor(UpstreamRegistry registry, IHttpClientFactory clients, TimeProvider time, ILogger<UpstreamMonitor> logger, Routing.SlotRouter router) : BackgroundService
 {
     public const string HttpClientName = "upstream-probe";
 
@@ -41,6 +41,9 @@ internal sealed class UpstreamMonitor(UpstreamRegistry registry, IHttpClientFact
         }
 
         await Task.WhenAll(probes);
+
+        // New slot counts or a recovered instance can unblock requests waiting in the router's queue.
+        router.Refresh();
     }
 
     public async Task ProbeAsync(UpstreamInstance instance, CancellationToken cancellationToken)

@@ -9,6 +9,7 @@ internal sealed class UsageCounters
     private long _cachedTokens;
     private long _outputTokens;
     private long _recomputedTokens;
+    private long _sideRequests;
 
     public long Requests => Interlocked.Read(ref _requests);
 
@@ -22,9 +23,17 @@ internal sealed class UsageCounters
 
     public long RecomputedTokens => Interlocked.Read(ref _recomputedTokens);
 
-    public void Add(UpstreamUsage usage, bool failed)
+    /// <summary>Requests the router kept off conversation slots (quota probes, titles, short tool-less requests).</summary>
+    public long SideRequests => Interlocked.Read(ref _sideRequests);
+
+    public void Add(UpstreamUsage usage, bool failed, bool side = false)
     {
         Interlocked.Increment(ref _requests);
+        if (side)
+        {
+            Interlocked.Increment(ref _sideRequests);
+        }
+
         if (failed)
         {
             Interlocked.Increment(ref _failures);

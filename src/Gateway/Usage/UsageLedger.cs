@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Routing;
 
 namespace LlamaGateway.Usage;
 
@@ -7,6 +8,17 @@ namespace LlamaGateway.Usage;
 internal sealed class UsageLedger
 {
     private readonly ConcurrentDictionary<string, UsageCounters> _users = new(StringComparer.Ordinal);
+    private readonly RecentErrors? _recentErrors;
+
+    public UsageLedger()
+    {
+    }
+
+    /// <param name="recentErrors">Also told about every finished request, to list the failures on the dashboard.</param>
+    public UsageLedger(RecentErrors recentErrors)
+    {
+        _recentErrors = recentErrors;
+    }
 
     public const string AnonymousUser = "(anonymous)";
 
@@ -17,7 +29,9 @@ internal sealed class UsageLedger
     public void Record(GatewayRequestContext request)
     {
         var failed = request.FailureKind is not null;
-        Totals.Add(request.Usage, failed);
-        _users.GetOrAdd(request.User ?? AnonymousUser, static _ => new UsageCounters()).Add(request.Usage, failed);
+        var side = request.Kind == RequestKind.Side;
+        Totals.Add(request.Usage, failed, side);
+        _users.GetOrAdd(request.User ?? AnonymousUser, static _ => new UsageCounters()).Add(request.Usage, failed, side);
+        _recentErrors?.Record(request);
     }
 }

@@ -180,10 +180,12 @@ public sealed class ForwardingTests
     [Fact]
     public async Task ChatCompletions_UpstreamDiesMidStream_ClientGetsErrorEvent()
     {
+        var clientSawFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var upstream = await FakeUpstream.StartAsync(async (http, _) =>
         {
             await FakeUpstream.StartStreamAsync(http);
             await FakeUpstream.WriteEventAsync(http, null, """{"choices":[{"index":0,"delta":{"content":"a"}}]}""");
+            await clientSawFirst.Task.WaitAsync(Bound);
             http.Abort();
         });
         await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl);
@@ -194,7 +196,10 @@ public sealed class ForwardingTests
         };
         using var response = await gateway.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         using var events = new SseClient(await response.Content.ReadAsStreamAsync());
+        var first = await events.NextEventAsync().WaitAsync(Bound);
+        clientSawFirst.SetResult();
         var all = await events.ReadAllAsync().WaitAsync(Bound);
+        all.Insert(0, first!);
 
         Assert.Equal(2, all.Count);
         Assert.StartsWith("data: {\"choices\"", all[0]);
