@@ -150,7 +150,7 @@ internal static class MicroSuite
         ]));
         md.Paragraph($"Allocation counts are bounds: .NET reports allocated bytes, not objects, and no object is smaller than {MinObjectBytes} bytes, so objects <= bytes / {MinObjectBytes}. "
             + "\"Resolve conversation\" re-finds an existing conversation (a follow-up turn): it re-indexes the tip and refreshes the MemoryCache entry. "
-            + "\"Translate\" is stage 4, shown for reference; it is not part of the decision target.");
+            + "The two translations (request to chat completions, stage 4; the reply stream back, stage 5b) are shown for reference: they are per-request costs of the gateway but not part of the decision target.");
         md.Heading(2, "Routing state memory");
         md.Table(["conversations", "tracked", "bytes (GC.GetTotalMemory delta)", "per conversation"],
         [

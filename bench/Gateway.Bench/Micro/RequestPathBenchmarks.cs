@@ -20,6 +20,7 @@ public class RequestPathBenchmarks
 {
     private byte[] _body = [];
     private byte[] _normalized = [];
+    private byte[][] _chunks = [];
     private PooledBuffer _output = null!;
     private ConversationFingerprint? _fingerprint;
     private ConversationTable _table = null!;
@@ -40,6 +41,7 @@ public class RequestPathBenchmarks
         RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
         _normalized = _output.WrittenSpan.ToArray();
         _fingerprint = ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
+        _chunks = [.. ZeroUpstream.OpenAiChunks.Select(System.Text.Encoding.UTF8.GetBytes)];
 
         _routing = new RoutingOptions();
         var monitor = new FixedOptionsMonitor<RoutingOptions>(_routing);
@@ -103,7 +105,22 @@ public class RequestPathBenchmarks
         return Index(SlotChooser.Choose(waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));
     }
 
-    [Benchmark(Description = "Translate to chat completions (reference)")]
+    /// <summary>Stage 5b for one reply: the zero-work upstream's 9 chat-completion chunks into Anthropic events.</summary>
+    [Benchmark(Description = "Translate reply stream, 9 chunks (reference)")]
+    public int TranslateStream()
+    {
+        _output.Clear();
+        using var translator = new LlamaGateway.Streaming.OpenAiToAnthropicStream("claude-opus-5-5");
+        foreach (var chunk in _chunks)
+        {
+            translator.OnChunk(chunk, _output);
+        }
+
+        translator.OnDone(_output);
+        return _output.WrittenCount;
+    }
+
+    [Benchmark(Description = "Translate request to chat completions (reference)")]
     public bool Translate()
     {
         _output.Clear();

@@ -18,6 +18,7 @@ internal sealed record OverheadOptions
     public string GatewayLogLevel { get; init; } = "shipped";
     public string GatewayDialect { get; init; } = "openai";
     public int UpstreamSlots { get; init; } = 128;
+    public required IReadOnlyList<string> Targets { get; init; }
     public required string OutputDirectory { get; init; }
     public required string CommandLine { get; init; }
     public bool Quick { get; init; }
@@ -40,7 +41,10 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
 /// </summary>
 internal static class OverheadSuite
 {
-    private static readonly string[] Targets = ["direct", "yarp", "gateway"];
+    /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
+    /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
+    /// slot pinning).</summary>
+    public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic"];
 
     public static OverheadOptions Parse(Cli cli, string root, string commandLine)
     {
@@ -54,10 +58,29 @@ internal static class OverheadSuite
             GatewayLogLevel = cli.String("gateway-log", "shipped")!,
             GatewayDialect = cli.String("gateway-dialect", "openai")!,
             UpstreamSlots = cli.Int("upstream-slots", 128),
+            Targets = ValidTargets(cli.Strings("targets", ["direct", "yarp", "gateway"])),
             OutputDirectory = cli.String("out", Path.Combine(root, "bench", "results", quick ? "quick" : string.Empty))!,
             CommandLine = commandLine,
             Quick = quick,
         };
+    }
+
+    private static List<string> ValidTargets(List<string> targets)
+    {
+        foreach (var target in targets)
+        {
+            if (!KnownTargets.Contains(target))
+            {
+                throw new ArgumentException($"--targets: unknown target '{target}' (known: {string.Join(", ", KnownTargets)})");
+            }
+        }
+
+        if (!targets.Contains("direct"))
+        {
+            targets.Insert(0, "direct"); // added latency is measured against it
+        }
+
+        return targets;
     }
 
     public static async Task<int> RunAsync(OverheadOptions options, MachineInfo machine, CancellationToken cancellationToken)
@@ -77,7 +100,7 @@ internal static class OverheadSuite
 
         var runs = new List<LoadRun>();
         var memory = new Dictionary<string, (long Peak, long AfterRuns)>();
-        foreach (var target in Targets)
+        foreach (var target in options.Targets)
         {
             ChildProcess? proxy = null;
             var url = upstreamUrl;
@@ -85,10 +108,12 @@ internal static class OverheadSuite
             {
                 if (target != "direct")
                 {
-                    var args = new List<string> { "host", target, "--upstream", upstreamUrl };
-                    if (target == "gateway")
+                    var args = new List<string> { "host", target == "yarp" ? "yarp" : "gateway", "--upstream", upstreamUrl };
+                    if (target != "yarp")
                     {
-                        args.AddRange(["--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture), "--log-level", options.GatewayLogLevel, "--dialect", options.GatewayDialect]);
+                        args.AddRange(["--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture),
+                            "--log-level", target == "gateway-quiet" ? "Warning" : options.GatewayLogLevel,
+                            "--dialect", target == "gateway-anthropic" ? "anthropic" : options.GatewayDialect]);
                     }
 
                     proxy = ChildProcess.StartSelf(target, args);
@@ -273,7 +298,8 @@ internal static class OverheadSuite
         md.Paragraph("A llama-server stand-in that does no work streams a fixed reply (9 SSE events, flushed one by one). Three ways to reach it over loopback: "
             + "**direct**; **yarp**, a plain YARP `IHttpForwarder` pass-through with the default transformer and no logging (the floor for a .NET proxy); "
             + $"**gateway**, the real gateway (`GatewayApplication`, {options.GatewayDialect} dialect upstream, so it normalizes, fingerprints, routes to a slot, translates the request to chat completions and the stream back, and logs to its console {(options.GatewayLogLevel == "shipped" ? "with the levels of the repository's appsettings.json, as shipped" : "at level " + options.GatewayLogLevel)}). "
-            + "The upstream and each proxy are separate processes started by this bench (`LlamaGateway.Bench host ...`); the load generator is the bench process itself.");
+            + "The upstream and each proxy are separate processes started by this bench (`LlamaGateway.Bench host ...`); the load generator is the bench process itself. "
+            + "Diagnostic targets, when run: **gateway-quiet** = the gateway logging warnings only; **gateway-anthropic** = the gateway with an anthropic-dialect upstream (no translation, no slot pinning).");
         md.Heading(2, "Reproduce");
         md.Code(options.CommandLine, "sh");
         md.Heading(2, "Machine");
@@ -323,7 +349,7 @@ internal static class OverheadSuite
     private static void Chart(string path, OverheadOptions options, List<LoadRun> runs, Dictionary<string, (long Peak, long AfterRuns)> memory)
     {
         var groups = options.Concurrency.Select(c => $"c={c}").ToList();
-        var series = Targets.ToList();
+        var series = options.Targets.ToList();
         double Get(string target, int c, Func<LoadRun, double> f) => runs.FirstOrDefault(r => r.Target == target && r.Concurrency == c) is { } run ? f(run) : double.NaN;
         double Added(string target, int c, int kb, double p) => target == "direct" ? double.NaN
             : Get(target, c, r => Stats.Percentile(r.LatencyMsBySize[kb], p)) - Get("direct", c, r => Stats.Percentile(r.LatencyMsBySize[kb], p));

@@ -75,13 +75,18 @@ internal static class ZeroUpstream
         return [.. events.Select(Encoding.UTF8.GetBytes)];
     }
 
-    private static byte[][] OpenAiEvents()
+    private static byte[][] OpenAiEvents() =>
+        [.. OpenAiChunks.Select(c => Encoding.UTF8.GetBytes($"data: {c}\n\n")).Append(Encoding.UTF8.GetBytes("data: [DONE]\n\n"))];
+
+    /// <summary>The chat-completion chunks of the fixed reply, as llama-server streams them (usage and timings last).</summary>
+    public static IReadOnlyList<string> OpenAiChunks { get; } = BuildOpenAiChunks();
+
+    private static List<string> BuildOpenAiChunks()
     {
         const string head = "{\"id\":\"chatcmpl-zero\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"zero\",\"system_fingerprint\":\"b1-zero\",\"choices\":[";
-        var events = new List<string> { $"data: {head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":null}},\"finish_reason\":null}}]}}\n\n" };
-        events.AddRange(Words.Select(w => $"data: {head}{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"));
-        events.Add($"data: {head}{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"completion_tokens\":7,\"prompt_tokens\":11500,\"total_tokens\":11507,\"prompt_tokens_details\":{{\"cached_tokens\":11480}}}},\"timings\":{{\"cache_n\":11480,\"prompt_n\":20,\"prompt_ms\":12.5,\"predicted_n\":7,\"predicted_ms\":30.1}}}}\n\n");
-        events.Add("data: [DONE]\n\n");
-        return [.. events.Select(Encoding.UTF8.GetBytes)];
+        var chunks = new List<string> { $"{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":null}},\"finish_reason\":null}}]}}" };
+        chunks.AddRange(Words.Select(w => $"{head}{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}"));
+        chunks.Add($"{head}{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"completion_tokens\":7,\"prompt_tokens\":11500,\"total_tokens\":11507,\"prompt_tokens_details\":{{\"cached_tokens\":11480}}}},\"timings\":{{\"cache_n\":11480,\"prompt_n\":20,\"prompt_ms\":12.5,\"predicted_n\":7,\"predicted_ms\":30.1}}}}");
+        return chunks;
     }
 }
