@@ -53,6 +53,11 @@ internal sealed class VariantResult
 
     /// <summary>Main turns that waited more than a second while another user's request was being served.</summary>
     public List<RequestResult> BlockedByOthers { get; } = [];
+
+    /// <summary>Seconds main turns spent queued while other users' requests were being processed, in total.</summary>
+    public double SecondsBehindOthers => Model.Where(r => !double.IsNaN(r.BehindOthers)).Sum(r => r.BehindOthers);
+
+    public double MaxBehindOthers => Model.Where(r => !double.IsNaN(r.BehindOthers)).Select(r => r.BehindOthers).DefaultIfEmpty(double.NaN).Max();
 }
 
 internal static class CacheAnalysis
@@ -113,19 +118,29 @@ internal static class CacheAnalysis
 
         variant.MaxConcurrentTasks = max;
 
-        // Blocked: a main turn whose slot started more than a second after it was sent, while a request of another
-        // user was being processed during that wait.
+        // Waiting behind others: the part of a main turn's queue wait (send -> launch) during which a request of
+        // another user was being processed upstream. A single-threaded proxy makes this nearly the whole wait.
+        var served = variant.Model.Where(o => o.Task is not null).ToList();
         foreach (var result in variant.Model.Where(r => r.Task is not null && r.Request.Kind is RequestKind.MainFirst or RequestKind.MainFollowUp))
         {
-            var wait = VariantResult.QueueWait(result);
-            if (wait <= BlockedThresholdSeconds)
+            var start = result.Sent;
+            var end = result.Task!.Launch;
+            var intervals = served.Where(o => o.Request.User != result.Request.User && o.Task!.Launch < end && o.Task.Release > start)
+                .Select(o => (From: Math.Max(start, o.Task!.Launch), To: Math.Min(end, o.Task.Release)))
+                .OrderBy(i => i.From);
+            var covered = 0.0;
+            var reach = start;
+            foreach (var (from, to) in intervals)
             {
-                continue;
+                if (to > reach)
+                {
+                    covered += to - Math.Max(from, reach);
+                    reach = to;
+                }
             }
 
-            var others = variant.Model.Where(o => o.Task is not null && o.Request.User != result.Request.User
-                && o.Task.Launch < result.Task!.Launch && o.Task.Release > result.Sent);
-            if (others.Any())
+            result.BehindOthers = Math.Max(0, covered);
+            if (result.BehindOthers > BlockedThresholdSeconds)
             {
                 variant.BlockedByOthers.Add(result);
             }

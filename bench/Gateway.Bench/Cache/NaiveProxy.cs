@@ -59,20 +59,35 @@ internal sealed partial class NaiveProxy : IAsyncDisposable
                     request.Content.Headers.TryAddWithoutValidation("Content-Type", http.Request.ContentType ?? "application/json");
                 }
 
-                using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, http.RequestAborted);
-                http.Response.StatusCode = (int)response.StatusCode;
-                if (response.Content.Headers.ContentType is { } type)
+                HttpResponseMessage response;
+                try
                 {
-                    http.Response.ContentType = type.ToString();
+                    response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, http.RequestAborted);
+                }
+                catch (HttpRequestException ex)
+                {
+                    // What cache-proxy.py does too: the error goes back to the client as a 502.
+                    http.Response.StatusCode = StatusCodes.Status502BadGateway;
+                    await http.Response.WriteAsync("{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"proxy: " + ex.GetBaseException().Message.Replace("\"", "'", StringComparison.Ordinal) + "\"}}");
+                    return;
                 }
 
-                await using var stream = await response.Content.ReadAsStreamAsync(http.RequestAborted);
-                var chunk = new byte[16 * 1024];
-                int read;
-                while ((read = await stream.ReadAsync(chunk, http.RequestAborted)) > 0)
+                using (response)
                 {
-                    await http.Response.Body.WriteAsync(chunk.AsMemory(0, read), http.RequestAborted);
-                    await http.Response.Body.FlushAsync(http.RequestAborted);
+                    http.Response.StatusCode = (int)response.StatusCode;
+                    if (response.Content.Headers.ContentType is { } type)
+                    {
+                        http.Response.ContentType = type.ToString();
+                    }
+
+                    await using var stream = await response.Content.ReadAsStreamAsync(http.RequestAborted);
+                    var chunk = new byte[16 * 1024];
+                    int read;
+                    while ((read = await stream.ReadAsync(chunk, http.RequestAborted)) > 0)
+                    {
+                        await http.Response.Body.WriteAsync(chunk.AsMemory(0, read), http.RequestAborted);
+                        await http.Response.Body.FlushAsync(http.RequestAborted);
+                    }
                 }
             }
             finally

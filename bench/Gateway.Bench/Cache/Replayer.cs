@@ -24,6 +24,9 @@ internal sealed class RequestResult
     /// <summary>The llama-server task that served it (matched from the server's log), if found.</summary>
     public ServerTask? Task { get; set; }
 
+    /// <summary>Seconds of its queue wait during which another user's request was being processed (NaN if unmatched).</summary>
+    public double BehindOthers { get; set; } = double.NaN;
+
     public bool Ok => Status == 200 && Error is null;
 
     public double Ttft => FirstToken - Sent;
