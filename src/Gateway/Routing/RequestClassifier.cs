@@ -25,7 +25,7 @@ internal static class RequestClassifier
             return RequestKind.Side;
         }
 
-        if (fingerprint.MaxTokens == 1)
+        if (fingerprint.MaxTokens == 1 || fingerprint.LastUserMessageIsQuotaProbe)
         {
             return RequestKind.Side;
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using LlamaGateway.Pipeline;
 using LlamaGateway.Translation;
 using LlamaGateway.Usage;
 
@@ -519,7 +520,7 @@ internal sealed class OpenAiToAnthropicStream : IDisposable
                 // Some servers send the id first; hold arguments until the name arrives and the block can start.
                 if (!arguments.IsEmpty)
                 {
-                    (call.Pending ??= new PooledBufferWriter(256)).Write(arguments);
+                    (call.Pending ??= new PooledBuffer(256)).Write(arguments);
                 }
 
                 return;
@@ -670,6 +671,6 @@ internal sealed class OpenAiToAnthropicStream : IDisposable
 
         public bool Closed { get; set; }
 
-        public PooledBufferWriter? Pending { get; set; }
+        public PooledBuffer? Pending { get; set; }
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Translation;
 
@@ -30,7 +31,7 @@ internal static class AnthropicToOpenAiRequest
             }
 
             using (document)
-            using (var buffer = new PooledBufferWriter(anthropicBody.Length + 1024))
+            using (var buffer = new PooledBuffer(anthropicBody.Length + 1024))
             {
                 bool stream;
                 string model;
@@ -547,7 +548,7 @@ internal static class AnthropicToOpenAiRequest
         {
             writer.WritePropertyName("tool_calls"u8);
             writer.WriteStartArray();
-            using var arguments = new PooledBufferWriter(1024);
+            using var arguments = new PooledBuffer(1024);
             foreach (var block in content.EnumerateArray())
             {
                 if (!BlockType(block, message).ValueEquals("tool_use"u8))
@@ -575,7 +576,7 @@ internal static class AnthropicToOpenAiRequest
     }
 
     /// <summary>The tool input as compact JSON text, the form OpenAI's <c>arguments</c> string carries.</summary>
-    private static ReadOnlySpan<byte> CompactArguments(JsonElement toolUse, PooledBufferWriter buffer)
+    private static ReadOnlySpan<byte> CompactArguments(JsonElement toolUse, PooledBuffer buffer)
     {
         buffer.Clear();
         if (!toolUse.TryGetProperty("input"u8, out var input) || input.ValueKind == JsonValueKind.Null)
@@ -779,15 +780,11 @@ internal static class AnthropicToOpenAiRequest
         }
         else if (type.ValueEquals("tool"u8))
         {
-            var name = RequireString(toolChoice, "name"u8, new FieldPath("tool_choice"), "name");
-            writer.WriteStartObject();
-            writer.WriteString("type"u8, "function"u8);
-            writer.WritePropertyName("function"u8);
-            writer.WriteStartObject();
-            writer.WritePropertyName("name"u8);
-            name.WriteTo(writer);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
+            // llama-server reads tool_choice only as a string and falls back to "auto" for the named-function
+            // object, so forcing a tool call ("required") is the closest it honours. Narrowing the tools list instead
+            // would change the rendered prompt and cost the conversation its cached prefix.
+            RequireString(toolChoice, "name"u8, new FieldPath("tool_choice"), "name");
+            writer.WriteStringValue("required"u8);
         }
         else
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
+using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Translation;
 
@@ -15,7 +16,7 @@ internal static class OpenAiRequestPatcher
 {
     public static TranslationOutcome Patch(ReadOnlySpan<byte> openAiBody, in ChatRequestSettings settings, IBufferWriter<byte> output)
     {
-        using var buffer = new PooledBufferWriter(openAiBody.Length + 64);
+        using var buffer = new PooledBuffer(openAiBody.Length + 64);
         var stream = false;
         var model = string.Empty;
         var sawLimit = false;
@@ -123,7 +124,7 @@ internal static class OpenAiRequestPatcher
         return reader.ValueTextEquals("model"u8) ? PropertyKind.Model : PropertyKind.Other;
     }
 
-    private static void Separator(PooledBufferWriter buffer, ref bool first)
+    private static void Separator(PooledBuffer buffer, ref bool first)
     {
         if (!first)
         {
@@ -133,7 +134,7 @@ internal static class OpenAiRequestPatcher
         first = false;
     }
 
-    private static void WriteInt(PooledBufferWriter buffer, long value)
+    private static void WriteInt(PooledBuffer buffer, long value)
     {
         var span = buffer.GetSpan(20);
         Utf8Formatter.TryFormat(value, span, out var written);

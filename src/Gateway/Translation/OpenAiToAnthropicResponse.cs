@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using LlamaGateway.Pipeline;
 using LlamaGateway.Usage;
 
 namespace LlamaGateway.Translation;
@@ -52,7 +53,7 @@ internal static class OpenAiToAnthropicResponse
                 }
 
                 new UpstreamUsageReader(usage).ReadOpenAi(openAiJson);
-                using var body = new PooledBufferWriter(openAiJson.Length + 512);
+                using var body = new PooledBuffer(openAiJson.Length + 512);
                 try
                 {
                     WriteMessage(choices[0], message, model, usage, body);
@@ -123,7 +124,7 @@ internal static class OpenAiToAnthropicResponse
         var toolUses = 0;
         if (message.TryGetProperty("tool_calls"u8, out var toolCalls) && toolCalls.ValueKind == JsonValueKind.Array)
         {
-            using var scratch = new PooledBufferWriter(1024);
+            using var scratch = new PooledBuffer(1024);
             foreach (var call in toolCalls.EnumerateArray())
             {
                 if (call.ValueKind != JsonValueKind.Object
@@ -182,7 +183,7 @@ internal static class OpenAiToAnthropicResponse
     /// The tool input as a JSON object. OpenAI carries it as a string of JSON; one that does not parse to an object
     /// (a truncated call) becomes <c>{}</c>, as llama-server's own Anthropic endpoint does.
     /// </summary>
-    private static void WriteInput(JsonElement function, PooledBufferWriter scratch, Utf8JsonWriter writer)
+    private static void WriteInput(JsonElement function, PooledBuffer scratch, Utf8JsonWriter writer)
     {
         if (!function.TryGetProperty("arguments"u8, out var arguments))
         {

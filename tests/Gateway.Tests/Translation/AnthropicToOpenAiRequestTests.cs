@@ -244,7 +244,7 @@ public sealed class AnthropicToOpenAiRequestTests
     [InlineData("""{"type":"auto"}""", "\"auto\"", null)]
     [InlineData("""{"type":"any"}""", "\"required\"", null)]
     [InlineData("""{"type":"none"}""", "\"none\"", null)]
-    [InlineData("""{"type":"tool","name":"Read"}""", """{"type":"function","function":{"name":"Read"}}""", null)]
+    [InlineData("""{"type":"tool","name":"Read"}""", "\"required\"", null)]
     [InlineData("""{"type":"auto","disable_parallel_tool_use":true}""", "\"auto\"", false)]
     [InlineData("""{"type":"any","disable_parallel_tool_use":false}""", "\"required\"", true)]
     public void Translate_ToolChoice_MapsToOpenAiForm(string toolChoice, string expected, bool? parallel)

@@ -1,0 +1,629 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text.Json;
+using LlamaGateway.Normalization;
+using LlamaGateway.Pipeline;
+
+namespace LlamaGateway.Conversations;
+
+/// <summary>
+/// One forward pass over a normalized body that digests its canonical content: strings unescaped, content as blocks
+/// (a string content is one text block), cache_control and citations ignored. Messages come before system and tools
+/// in Claude Code bodies, so each message is digested on its own and the chain is linked to the prefix key at the end.
+/// </summary>
+internal ref struct FingerprintPass
+{
+    /// <summary>Raw-prompt chunk size in UTF-16 code units: the prefix key covers the first chunk, each full chunk after it adds a link.</summary>
+    public const int PromptChunkChars = 1024;
+
+    // Domain separation: the same bytes hashed in different roles must not collide. Digests name files on disk, so
+    // changing a seed or the canonical encoding below invalidates every stored one: version the file names if you do.
+    private const ulong StringSeed = 0x737472696E677631; // "stringv1"
+    private const ulong ValueSeed = 0x76616C756576310A;
+    private const ulong ContentSeed = 0x636F6E74656E7431;
+    private const ulong MessageSeed = 0x6D65737361676531;
+    private const ulong ToolSeed = 0x746F6F6C76310A0A;
+    private const ulong ToolsSeed = 0x746F6F6C73763101;
+    private const ulong SystemSeed = 0x73797374656D7631;
+    private const ulong PrefixSeed = 0x7072656669787631;
+    private const ulong PromptSeed = 0x70726F6D70747631;
+
+    /// <summary>tool_result content may hold blocks; deeper nesting than this is hashed as plain JSON (no recursion).</summary>
+    private const int MaxContentNesting = 4;
+
+    private static readonly ulong TextTypeDigest = XxHash64.Hash("text"u8, StringSeed);
+
+    private JsonTokenizer _reader;
+    private readonly ApiRoute _route;
+    private ScratchBuffer _text;
+    private ScratchBuffer _canonical;
+    private byte[] _unescapeArray;
+    private ulong[] _links;
+    private int[] _linkChars;
+    private int _linkCount;
+    private int _messagesBaseline;
+    private int _messagesChars;
+    private int _chars;
+    private int _systemChars;
+    private int _toolCount;
+    private int _maxTokens;
+    private string _model;
+    private ulong _system;
+    private bool _hasSystem;
+    private ulong _tools;
+    private bool _hasTools;
+    private ulong _promptPrefix;
+    private bool _lastIsQuotaProbe;
+
+    public FingerprintPass(ReadOnlySpan<byte> body, ApiRoute route)
+    {
+        _unescapeArray = ArrayPool<byte>.Shared.Rent(body.Length + JsonTokenizer.UnescapeSlack);
+        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth, _unescapeArray);
+        _route = route;
+        _links = ArrayPool<ulong>.Shared.Rent(32);
+        _linkChars = ArrayPool<int>.Shared.Rent(32);
+        _maxTokens = -1;
+        _model = string.Empty;
+    }
+
+    /// <summary>Null when the body is not a JSON object or its messages are not an array.</summary>
+    public ConversationFingerprint? Run()
+    {
+        if (!_reader.Read() || _reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        var anthropic = _route is ApiRoute.Messages or ApiRoute.CountTokens;
+        while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (_reader.ValueTextEquals("messages"u8) && _route != ApiRoute.Completion)
+            {
+                _reader.Read();
+                _messagesBaseline = _chars;
+                if (!ReadMessages())
+                {
+                    return null;
+                }
+
+                _messagesChars = _chars - _messagesBaseline;
+            }
+            else if (anthropic && _reader.ValueTextEquals("system"u8))
+            {
+                _reader.Read();
+                var before = _chars;
+                _system = ContentDigest(0, out _);
+                _hasSystem = _reader.TokenType != JsonTokenType.Null;
+                _systemChars = _chars - before;
+            }
+            else if (_reader.ValueTextEquals("tools"u8) && _route != ApiRoute.Completion)
+            {
+                _reader.Read();
+                ReadTools();
+            }
+            else if (_reader.ValueTextEquals("prompt"u8) && _route == ApiRoute.Completion)
+            {
+                _reader.Read();
+                ReadPrompt();
+            }
+            else if (_reader.ValueTextEquals("model"u8))
+            {
+                _reader.Read();
+                _model = _reader.TokenType == JsonTokenType.String ? _reader.GetString()! : string.Empty;
+                _reader.Skip();
+            }
+            else if (_reader.ValueTextEquals("max_tokens"u8) || _reader.ValueTextEquals("max_completion_tokens"u8) || _reader.ValueTextEquals("n_predict"u8))
+            {
+                _reader.Read();
+                if (_reader.TokenType == JsonTokenType.Number && _reader.TryGetInt64(out var max))
+                {
+                    _maxTokens = (int)Math.Clamp(max, int.MinValue, int.MaxValue);
+                }
+
+                _reader.Skip();
+            }
+            else
+            {
+                _reader.Read();
+                _reader.Skip();
+            }
+        }
+
+        // Throws if anything but whitespace follows the object.
+        _reader.Read();
+
+        var prefixKey = _route == ApiRoute.Completion ? _promptPrefix : PrefixKey();
+        var chain = new ulong[_linkCount];
+        var previous = prefixKey;
+        for (var i = 0; i < _linkCount; i++)
+        {
+            chain[i] = previous = XxHash64.Combine(previous, _links[i]);
+        }
+
+        // Cumulative characters per link let the router price a partial prefix match. System and tools may come
+        // after messages in the JSON, so link counts are taken relative to the messages and offset here.
+        var chainChars = new int[_linkCount];
+        var prefixChars = _route == ApiRoute.Completion ? Math.Min(_chars, PromptChunkChars) : _chars - _messagesChars;
+        for (var i = 0; i < _linkCount; i++)
+        {
+            chainChars[i] = _route == ApiRoute.Completion ? Math.Min(_chars, (i + 2) * PromptChunkChars) : prefixChars + _linkChars[i];
+        }
+
+        return new ConversationFingerprint
+        {
+            PrefixKey = prefixKey,
+            Chain = chain,
+            PrefixChars = prefixChars,
+            ChainChars = chainChars,
+            PromptChars = _chars,
+            ToolCount = _toolCount,
+            Model = _model,
+            MaxTokens = _maxTokens,
+            SystemChars = _systemChars,
+            LastUserMessageIsQuotaProbe = _lastIsQuotaProbe,
+        };
+    }
+
+    public void Dispose()
+    {
+        _text.Dispose();
+        _canonical.Dispose();
+        ArrayPool<ulong>.Shared.Return(_links);
+        ArrayPool<int>.Shared.Return(_linkChars);
+        ArrayPool<byte>.Shared.Return(_unescapeArray);
+    }
+
+    private readonly ulong PrefixKey()
+    {
+        var hash = new XxHash64(PrefixSeed);
+        hash.AppendByte((byte)_route.ClientDialect());
+        hash.AppendByte(_hasSystem ? (byte)1 : (byte)0);
+        hash.AppendUInt64(_hasSystem ? _system : 0);
+        hash.AppendByte(_hasTools ? (byte)1 : (byte)0);
+        hash.AppendUInt64(_hasTools ? _tools : 0);
+        return hash.GetDigest();
+    }
+
+    private void AddLink(ulong digest)
+    {
+        if (_linkCount == _links.Length)
+        {
+            var grown = ArrayPool<ulong>.Shared.Rent(_links.Length * 2);
+            _links.AsSpan().CopyTo(grown);
+            ArrayPool<ulong>.Shared.Return(_links);
+            _links = grown;
+            var grownChars = ArrayPool<int>.Shared.Rent(_linkChars.Length * 2);
+            _linkChars.AsSpan().CopyTo(grownChars);
+            ArrayPool<int>.Shared.Return(_linkChars);
+            _linkChars = grownChars;
+        }
+
+        _linkChars[_linkCount] = _chars - _messagesBaseline;
+        _links[_linkCount++] = digest;
+    }
+
+    /// <summary>
+    /// One link per message. In a ChatCompletions body the leading system/developer messages are the system prompt:
+    /// they go into the prefix key and the chain starts after them.
+    /// </summary>
+    private bool ReadMessages()
+    {
+        _linkCount = 0;
+        _lastIsQuotaProbe = false;
+        if (_reader.TokenType == JsonTokenType.Null)
+        {
+            return true;
+        }
+
+        if (_reader.TokenType != JsonTokenType.StartArray)
+        {
+            return false;
+        }
+
+        var leading = _route == ApiRoute.ChatCompletions;
+        var system = new XxHash64(SystemSeed);
+        var systemStart = _chars;
+        while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
+        {
+            var digest = MessageDigest(out var role, out var quota);
+            if (leading && role is MessageRole.System or MessageRole.Developer)
+            {
+                system.AppendUInt64(digest);
+                _hasSystem = true;
+                _systemChars = _chars - systemStart;
+                continue;
+            }
+
+            leading = false;
+            AddLink(digest);
+            _lastIsQuotaProbe = role == MessageRole.User && quota;
+        }
+
+        if (_route == ApiRoute.ChatCompletions)
+        {
+            _system = system.GetDigest();
+        }
+
+        return true;
+    }
+
+    private ulong MessageDigest(out MessageRole role, out bool quota)
+    {
+        role = MessageRole.Other;
+        quota = false;
+        if (_reader.TokenType != JsonTokenType.StartObject)
+        {
+            return ValueDigest();
+        }
+
+        var chat = _route == ApiRoute.ChatCompletions;
+        Span<ulong> fields = stackalloc ulong[6];
+        var present = 0;
+        fields[1] = EmptyContent;
+        while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var slot = _reader.ValueTextEquals("role"u8) ? 0
+                : _reader.ValueTextEquals("content"u8) ? 1
+                : !chat ? -1
+                : _reader.ValueTextEquals("tool_calls"u8) ? 2
+                : _reader.ValueTextEquals("tool_call_id"u8) ? 3
+                : _reader.ValueTextEquals("name"u8) ? 4
+                : _reader.ValueTextEquals("reasoning_content"u8) ? 5
+                : -1;
+            _reader.Read();
+            if (slot < 0 || (slot > 1 && _reader.TokenType == JsonTokenType.Null))
+            {
+                _reader.Skip();
+                continue;
+            }
+
+            if (slot == 0)
+            {
+                role = MessageRoles.Classify(ref _reader);
+            }
+
+            // Content absent, null or [] is the same empty content. Role names are not counted as prompt text.
+            fields[slot] = slot == 1 ? ContentDigest(0, out quota)
+                : slot == 0 && _reader.TokenType == JsonTokenType.String ? NameDigest()
+                : FieldDigest();
+            present |= slot == 1 ? 0 : 1 << slot;
+        }
+
+        var hash = new XxHash64(MessageSeed);
+        hash.AppendInt32(present);
+        foreach (var field in fields)
+        {
+            hash.AppendUInt64(field);
+        }
+
+        return hash.GetDigest();
+    }
+
+    private static readonly ulong EmptyContent = new XxHash64(ContentSeed).GetDigest();
+
+    /// <summary>A content value (message content, system, tool_result content): a string is one text block.</summary>
+    private ulong ContentDigest(int nesting, out bool quota)
+    {
+        quota = false;
+        var hash = new XxHash64(ContentSeed);
+        switch (_reader.TokenType)
+        {
+            case JsonTokenType.String:
+                quota = _reader.ValueTextEquals("quota"u8);
+                hash.AppendUInt64(TextBlockDigest(StringDigest()));
+                break;
+            case JsonTokenType.Null:
+                break;
+            case JsonTokenType.StartArray:
+                var blocks = 0;
+                var lastQuota = false;
+                while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
+                {
+                    hash.AppendUInt64(BlockDigest(nesting, out lastQuota));
+                    blocks++;
+                }
+
+                quota = blocks == 1 && lastQuota;
+                break;
+            default:
+                hash.AppendUInt64(ValueDigest());
+                break;
+        }
+
+        return hash.GetDigest();
+    }
+
+    private static ulong TextBlockDigest(ulong text)
+    {
+        var block = default(BlockAccumulator);
+        block.SetType(TextTypeDigest, BlockType.Text);
+        block.Add(BlockField.Text, 0, text);
+        return block.Digest();
+    }
+
+    private ulong BlockDigest(int nesting, out bool quota)
+    {
+        quota = false;
+        if (_reader.TokenType != JsonTokenType.StartObject)
+        {
+            return ValueDigest();
+        }
+
+        var block = default(BlockAccumulator);
+        var typeKnown = false;
+        var textIsQuota = false;
+        while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (_reader.ValueTextEquals("type"u8))
+            {
+                _reader.Read();
+                var type = _reader.TokenType == JsonTokenType.String ? BlockTypes.Classify(ref _reader) : BlockType.Unknown;
+                block.SetType(_reader.TokenType == JsonTokenType.String ? NameDigest() : ValueDigest(), type);
+                typeKnown = true;
+                continue;
+            }
+
+            var field = BlockFields.Classify(ref _reader);
+            var name = field == BlockField.Other ? NameDigest() : 0;
+            _reader.Read();
+            if (field is BlockField.CacheControl or BlockField.Citations
+                || (field == BlockField.IsError && _reader.TokenType == JsonTokenType.False)
+                || (typeKnown && !block.Includes(field)))
+            {
+                // Not prompt content (or is_error: false, the same as absent): skip without hashing.
+                _reader.Skip();
+                continue;
+            }
+
+            if (field == BlockField.Text && _reader.TokenType == JsonTokenType.String)
+            {
+                textIsQuota = _reader.ValueTextEquals("quota"u8);
+            }
+
+            var value = field == BlockField.Content && nesting < MaxContentNesting ? ContentDigest(nesting + 1, out _) : FieldDigest();
+            block.Add(field, name, value);
+        }
+
+        quota = textIsQuota && block.BlockType == BlockType.Text;
+        return block.Digest();
+    }
+
+    private void ReadTools()
+    {
+        _toolCount = 0;
+        _hasTools = _reader.TokenType != JsonTokenType.Null;
+        var tools = new XxHash64(ToolsSeed);
+        if (_reader.TokenType == JsonTokenType.StartArray)
+        {
+            while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
+            {
+                tools.AppendUInt64(ToolDigest());
+                _toolCount++;
+            }
+        }
+        else
+        {
+            tools.AppendUInt64(ValueDigest());
+        }
+
+        _tools = tools.GetDigest();
+    }
+
+    /// <summary>
+    /// A tool is its name, description and input schema: what a chat template renders. Anthropic's
+    /// <c>{name, description, input_schema}</c> and OpenAI's <c>{type, function: {name, description, parameters}}</c>
+    /// digest alike; cache_control and other flags are not part of it.
+    /// </summary>
+    private ulong ToolDigest()
+    {
+        if (_reader.TokenType != JsonTokenType.StartObject)
+        {
+            return ValueDigest();
+        }
+
+        Span<ulong> fields = stackalloc ulong[3];
+        var present = 0;
+        ReadToolFields(fields, ref present, allowFunction: true);
+        var hash = new XxHash64(ToolSeed);
+        hash.AppendInt32(present);
+        foreach (var field in fields)
+        {
+            hash.AppendUInt64(field);
+        }
+
+        return hash.GetDigest();
+    }
+
+    private void ReadToolFields(scoped Span<ulong> fields, ref int present, bool allowFunction)
+    {
+        while (_reader.Read() && _reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var slot = _reader.ValueTextEquals("name"u8) ? 0
+                : _reader.ValueTextEquals("description"u8) ? 1
+                : _reader.ValueTextEquals("input_schema"u8) || _reader.ValueTextEquals("parameters"u8) ? 2
+                : allowFunction && _reader.ValueTextEquals("function"u8) ? 3
+                : -1;
+            _reader.Read();
+            if (slot == 3 && _reader.TokenType == JsonTokenType.StartObject)
+            {
+                ReadToolFields(fields, ref present, allowFunction: false);
+            }
+            else if (slot is >= 0 and < 3)
+            {
+                fields[slot] = FieldDigest();
+                present |= 1 << slot;
+            }
+            else
+            {
+                _reader.Skip();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A raw prompt has no structure to follow, so it is cut into fixed chunks: the prefix key is the first chunk and
+    /// each further full chunk adds a link. A prompt that extends another therefore extends its chain.
+    /// </summary>
+    private void ReadPrompt()
+    {
+        _linkCount = 0;
+        scoped ReadOnlySpan<byte> text;
+        switch (_reader.TokenType)
+        {
+            case JsonTokenType.String:
+                text = _reader.UnescapedValue;
+                break;
+            case JsonTokenType.StartArray:
+                // Several prompts or token ids: chunk their concatenation (strings as text, tokens as "id ").
+                _text.Clear();
+                while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (_reader.TokenType == JsonTokenType.String)
+                    {
+                        _text.Append(_reader.UnescapedValue);
+                    }
+                    else if (_reader.TokenType == JsonTokenType.Number)
+                    {
+                        _text.Append(_reader.ValueSpan);
+                        _text.Append((byte)' ');
+                    }
+                    else
+                    {
+                        _reader.Skip();
+                    }
+                }
+
+                text = _text.WrittenSpan;
+                break;
+            default:
+                _promptPrefix = ValueDigest();
+                return;
+        }
+
+        // The array case concatenated several tokens, so the last token's ASCII flag says nothing here.
+        _chars += TextLength.Utf16(text);
+        var end = ChunkEnd(text, 0);
+        end = end < 0 ? text.Length : end;
+        _promptPrefix = XxHash64.Hash(text[..end], PromptSeed);
+        for (var next = ChunkEnd(text, end); next > 0; next = ChunkEnd(text, end))
+        {
+            AddLink(XxHash64.Hash(text[end..next], PromptSeed));
+            end = next;
+        }
+    }
+
+    /// <summary>Where the chunk starting at <paramref name="start"/> ends (never inside a character), or -1 if it would be short.</summary>
+    private static int ChunkEnd(ReadOnlySpan<byte> text, int start)
+    {
+        if (start + PromptChunkChars <= text.Length && System.Text.Ascii.IsValid(text.Slice(start, PromptChunkChars)))
+        {
+            return start + PromptChunkChars;
+        }
+
+        var units = 0;
+        var at = start;
+        while (at < text.Length)
+        {
+            var lead = text[at];
+            var length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+            units += length == 4 ? 2 : 1;
+            at = Math.Min(at + length, text.Length);
+            if (units >= PromptChunkChars)
+            {
+                return at;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>A string as its unescaped text; anything else as canonical JSON.</summary>
+    private ulong FieldDigest() => _reader.TokenType == JsonTokenType.String ? StringDigest() : ValueDigest();
+
+    private ulong StringDigest()
+    {
+        var text = _reader.UnescapedValue;
+        _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
+        return XxHash64.Hash(text, StringSeed);
+    }
+
+    /// <summary>Like <see cref="StringDigest"/> for names and tags, which are not counted as prompt text.</summary>
+    private ulong NameDigest() => XxHash64.Hash(_reader.UnescapedValue, StringSeed);
+
+    /// <summary>
+    /// Canonical JSON of the value at the reader, without recursion: a byte stream of tagged tokens (strings and names
+    /// unescaped and length-prefixed, numbers raw, object order as sent, any <c>cache_control</c> member left out)
+    /// built in a scratch buffer and hashed once; tool schemas are thousands of small tokens.
+    /// </summary>
+    private ulong ValueDigest()
+    {
+        _canonical.Clear();
+        var depth = _reader.CurrentDepth;
+        AppendToken();
+        if (_reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+        {
+            while (_reader.Read())
+            {
+                if (_reader.TokenType == JsonTokenType.PropertyName && _reader.ValueTextEquals("cache_control"u8))
+                {
+                    _reader.Read();
+                    _reader.Skip();
+                    continue;
+                }
+
+                AppendToken();
+                if (_reader.CurrentDepth == depth)
+                {
+                    break;
+                }
+            }
+        }
+
+        return XxHash64.Hash(_canonical.WrittenSpan, ValueSeed);
+    }
+
+    private void AppendToken()
+    {
+        switch (_reader.TokenType)
+        {
+            case JsonTokenType.StartObject:
+                _canonical.Append((byte)'{');
+                break;
+            case JsonTokenType.EndObject:
+                _canonical.Append((byte)'}');
+                break;
+            case JsonTokenType.StartArray:
+                _canonical.Append((byte)'[');
+                break;
+            case JsonTokenType.EndArray:
+                _canonical.Append((byte)']');
+                break;
+            case JsonTokenType.PropertyName or JsonTokenType.String:
+                var text = _reader.UnescapedValue;
+                _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
+                AppendTagged(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k', text);
+                break;
+            case JsonTokenType.Number:
+                AppendTagged((byte)'n', _reader.ValueSpan);
+                break;
+            case JsonTokenType.True:
+                _canonical.Append((byte)'t');
+                break;
+            case JsonTokenType.False:
+                _canonical.Append((byte)'f');
+                break;
+            default:
+                _canonical.Append((byte)'0');
+                break;
+        }
+    }
+
+    private void AppendTagged(byte tag, ReadOnlySpan<byte> bytes)
+    {
+        Span<byte> header = stackalloc byte[5];
+        header[0] = tag;
+        BinaryPrimitives.WriteInt32LittleEndian(header[1..], bytes.Length);
+        _canonical.Append(header);
+        _canonical.Append(bytes);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LlamaGateway.Normalization;
+using LlamaGateway.Pipeline;
+
+namespace LlamaGateway.Tests.Normalization;
+
+/// <summary>Runs the normalizer on test bodies and offers the settings the tests use.</summary>
+internal static class NormalizerRun
+{
+    public const string CanonicalLine = "x-anthropic-billing-header: " + NormalizationSettings.DefaultBillingHeaderValue;
+
+    public static NormalizationSettings Replace(bool fold = true) => Settings(BillingHeaderMode.Replace, fold);
+
+    public static NormalizationSettings Settings(BillingHeaderMode mode, bool fold = true) =>
+        new(mode, NormalizationSettings.DefaultBillingHeaderValue, fold);
+
+    public static (NormalizationOutcome Outcome, byte[] Body) Run(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        var outcome = RequestNormalizer.Normalize(body, route, settings, output);
+        return (outcome, output.WrittenSpan.ToArray());
+    }
+
+    /// <summary>Normalizes and asserts success; returns the output body.</summary>
+    public static byte[] Ok(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
+    {
+        var (outcome, output) = Run(body, route, settings);
+        Assert.True(outcome.Success, outcome.Error);
+        Assert.Null(outcome.Error);
+        return output;
+    }
+
+    public static JsonNode OkNode(string json, ApiRoute route, NormalizationSettings settings) =>
+        JsonNode.Parse(Ok(Encoding.UTF8.GetBytes(json), route, settings))!;
+
+    public static JsonElement Element(byte[] body) => JsonDocument.Parse(body).RootElement.Clone();
+
+    public static JsonElement Element(JsonNode node) => JsonDocument.Parse(node.ToJsonString()).RootElement.Clone();
+
+    /// <summary>Replaces @0, @1... in <paramref name="template"/> with the texts as JSON string literals.</summary>
+    public static string Fill(string template, params string[] texts)
+    {
+        for (var i = texts.Length - 1; i >= 0; i--)
+        {
+            template = template.Replace("@" + i, Str(texts[i]), StringComparison.Ordinal);
+        }
+
+        return template;
+    }
+
+    /// <summary>A JSON string literal for <paramref name="text"/>.</summary>
+    public static string Str(string text) => JsonSerializer.Serialize(text, RelaxedJson);
+
+    /// <summary>Serializer options that escape like the normalizer's writer.</summary>
+    public static JsonSerializerOptions RelaxedJson { get; } = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+}
