@@ -62,9 +62,9 @@ internal static class CacheSuite
             Workload = workload,
             Slots = cli.Int("slots", quick ? 3 : 4),
             Instances = cli.Int("instances", 1),
-            // The fast model's KV cache is 8x smaller per token (512 B vs 4 KiB): 12 MiB holds ~2 of its 12K-token
-            // prompts, the same pressure on 3 users as 170 MiB (~3.5 prompts) puts on 6 with the bench model.
-            CacheRamMiB = cli.Int("cache-ram", quick ? 12 : 170),
+            // The fast model's KV cache is 8x smaller per token (512 B vs 4 KiB): 21 MiB holds the same ~3.5 prompts
+            // of 12K tokens as 170 MiB does with the bench model (less pressure on 3 users than on the default 6).
+            CacheRamMiB = cli.Int("cache-ram", quick ? 21 : 170),
             ModelName = model,
             Model = BenchEnvironment.ResolveModel(model, repositoryRoot),
             LlamaServer = cli.String("llama-server", BenchEnvironment.DefaultLlamaServer)!,
