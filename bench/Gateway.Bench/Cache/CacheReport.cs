@@ -102,7 +102,7 @@ internal static class CacheReport
 
     public static void Chart(string path, CacheOptions options, List<VariantResult> results)
     {
-        var series = results.Select(r => r.Label).ToList();
+        var series = results.Select(r => CacheSuite.ShortLabel(r.Name, r.SlotsPerInstance)).ToList();
         double[][] Values(IReadOnlyList<Func<VariantResult, double>> metrics) => [.. metrics.Select(m => results.Select(m).ToArray())];
 
         var tokens = new BarPanel("RE-COMPUTED PROMPT TOKENS (THOUSANDS)", ["main first", "main follow-up", "subagent", "side", "total"], series,

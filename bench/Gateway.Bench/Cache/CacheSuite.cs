@@ -213,6 +213,14 @@ internal static class CacheSuite
         _ => $"(c) gateway, -np {slots}",
     };
 
+    public static string ShortLabel(string variant, int slots) => variant switch
+    {
+        "direct" => $"(a) direct -np {slots}",
+        "naive-np1" => "(b1) proxy -np 1",
+        "naive" => $"(b2) proxy -np {slots}",
+        _ => $"(c) gateway -np {slots}",
+    };
+
     private static async Task<Dictionary<string, double>> SumMetricsAsync(List<LlamaServer> servers, CancellationToken cancellationToken)
     {
         var sum = new Dictionary<string, double>(StringComparer.Ordinal);

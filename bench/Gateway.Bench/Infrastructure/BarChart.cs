@@ -25,27 +25,41 @@ internal static class BarChart
         var rows = (panels.Count + columns - 1) / columns;
         var width = columns * PanelWidth;
         var footLines = Wrap(footnote, (width - 32) / 6);
-        var canvas = new Canvas(width, HeaderHeight + (rows * PanelHeight) + FooterHeight + ((footLines.Count - 1) * 11), Rgb.White);
-        canvas.DrawText(16, 12, title, Rgb.Black, 3);
 
-        // Legend, shared by all panels.
+        // Legend, shared by all panels, wrapped onto as many lines as it needs.
+        var legend = new List<(int X, int Line, string Name, Rgb Color)>();
         var x = 16;
+        var line = 0;
         for (var s = 0; s < seriesNames.Count; s++)
         {
-            var color = Rgb.Palette[s % Rgb.Palette.Length];
-            canvas.FillRect(x, 50, 16, 14, color);
-            canvas.DrawText(x + 22, 50, seriesNames[s], Rgb.Black, 2);
-            x += 22 + Canvas.TextWidth(seriesNames[s], 2) + 28;
+            var itemWidth = 22 + Canvas.TextWidth(seriesNames[s], 2) + 28;
+            if (x > 16 && x + itemWidth > width - 16)
+            {
+                x = 16;
+                line++;
+            }
+
+            legend.Add((x, line, seriesNames[s], Rgb.Palette[s % Rgb.Palette.Length]));
+            x += itemWidth;
+        }
+
+        var headerHeight = HeaderHeight + (line * 22);
+        var canvas = new Canvas(width, headerHeight + (rows * PanelHeight) + FooterHeight + ((footLines.Count - 1) * 11), Rgb.White);
+        canvas.DrawText(16, 12, title, Rgb.Black, 3);
+        foreach (var item in legend)
+        {
+            canvas.FillRect(item.X, 50 + (item.Line * 22), 16, 14, item.Color);
+            canvas.DrawText(item.X + 22, 50 + (item.Line * 22), item.Name, Rgb.Black, 2);
         }
 
         for (var p = 0; p < panels.Count; p++)
         {
             var left = (p % columns) * PanelWidth;
-            var top = HeaderHeight + ((p / columns) * PanelHeight);
+            var top = headerHeight + ((p / columns) * PanelHeight);
             DrawPanel(canvas, panels[p], left, top);
         }
 
-        var footY = HeaderHeight + (rows * PanelHeight) + 10;
+        var footY = headerHeight + (rows * PanelHeight) + 10;
         foreach (var line in footLines)
         {
             canvas.DrawText(16, footY, line, Rgb.Muted, 1);
@@ -163,9 +177,11 @@ internal static class BarChart
 
                 var h = (int)Math.Round(scale(value) * plotH);
                 canvas.FillRect(bx + 1, plotY + plotH - h, barW - 2, h, color);
+                // Labels wider than their bar would run into the neighbours': smaller, and staggered in height.
                 var text = panel.Label(value);
-                var labelScale = Canvas.TextWidth(text, 2) <= barW + 10 ? 2 : 1;
-                canvas.DrawTextCentered(bx + (barW / 2), plotY + plotH - h - (labelScale * 7) - 4, text, Rgb.Black, labelScale);
+                var labelScale = Canvas.TextWidth(text, 2) <= barW - 2 ? 2 : 1;
+                var stagger = labelScale == 1 && Canvas.TextWidth(text, 1) > barW - 2 && s % 2 == 1 ? 10 : 0;
+                canvas.DrawTextCentered(bx + (barW / 2), plotY + plotH - h - (labelScale * 7) - 4 - stagger, text, Rgb.Black, labelScale);
             }
 
             var groupLabel = panel.Groups[g];
