@@ -88,6 +88,23 @@ internal static class CacheReport
                 r.GatewayReasons.Count == 0 ? "-" : string.Join(", ", r.GatewayReasons.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}")),
             ]));
 
+        var gateway = results.FirstOrDefault(r => r.Name == "gateway");
+        if (gateway is not null && gateway.Results.Any(r => r.Decision is not null))
+        {
+            md.Heading(2, "Gateway decisions by request kind");
+            var kinds = gateway.Results.Where(r => r.Decision is not null).GroupBy(r => r.Request.Kind).OrderBy(g => g.Key);
+            md.Table(["request kind", "requests", "routed as", "reasons", "re-computed tokens", "of prompt tokens"], kinds.Select(g => (IReadOnlyList<string>)
+            [
+                g.Key.ToString(),
+                g.Count().ToString(CultureInfo.InvariantCulture),
+                string.Join(", ", g.GroupBy(r => r.Decision!.Kind).Select(k => $"{k.Key} {k.Count()}")),
+                string.Join(", ", g.GroupBy(r => r.Decision!.Reason).OrderByDescending(k => k.Count()).Select(k => $"{k.Key} {k.Count()}")),
+                Fmt.N0(g.Where(r => r.InputTokens >= 0).Sum(r => (double)r.InputTokens)),
+                Fmt.Pct(g.Where(r => r.PromptTokens > 0).Sum(r => (double)r.InputTokens) / Math.Max(1, g.Where(r => r.PromptTokens > 0).Sum(r => (double)r.PromptTokens))),
+            ]));
+            md.Paragraph("From the gateway's own per-request context (read in-process after each request): how it classified the request and why it chose the slot (own-slot, prefix-match, empty-slot, evict-least-valuable, repinned, side-lane, slotless).");
+        }
+
         var failures = results.SelectMany(r => r.Results.Where(x => !x.Ok).Select(x => $"{r.Label}: {x.Request.Kind} of user {x.Request.User + 1}: {x.Error ?? "HTTP " + x.Status}")).Take(15).ToList();
         var gatewayFailures = results.SelectMany(r => r.GatewayFailures.Select(f => $"{r.Label} (gateway log): {f}")).Take(10).ToList();
         if (failures.Count + gatewayFailures.Count > 0)

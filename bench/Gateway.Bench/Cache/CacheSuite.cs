@@ -183,6 +183,14 @@ internal static class CacheSuite
                     .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
                 GatewayFailures = gateway is null ? [] : [.. gateway.Logs.Failures.Take(20)],
             };
+            if (gateway is not null)
+            {
+                foreach (var r in results)
+                {
+                    r.Decision = gateway.Decisions.GetValueOrDefault(r.Request.Id);
+                }
+            }
+
             CacheAnalysis.MatchTasks(result, servers);
             return result;
         }

@@ -10,6 +10,7 @@ namespace LlamaGateway.Bench.Cache;
 internal sealed class InProcessGateway : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private ConcurrentDictionary<int, GatewayDecision>? _decisions;
 
     private InProcessGateway(WebApplication app, string baseUrl, GatewayLogCapture logs)
     {
@@ -22,6 +23,9 @@ internal sealed class InProcessGateway : IAsyncDisposable
 
     /// <summary>The gateway's own per-request log events (slot, reason), for the report.</summary>
     public GatewayLogCapture Logs { get; }
+
+    /// <summary>What the gateway decided for each bench request (by the X-Bench-Request header's id).</summary>
+    public IReadOnlyDictionary<int, GatewayDecision> Decisions => _decisions ?? new ConcurrentDictionary<int, GatewayDecision>();
 
     public static async Task<InProcessGateway> StartAsync(IReadOnlyList<string> upstreams, int slots, IDictionary<string, string?>? extra = null)
     {
@@ -49,9 +53,22 @@ internal sealed class InProcessGateway : IAsyncDisposable
         var logs = new GatewayLogCapture();
         var app = GatewayApplication.Create(["--urls", "http://127.0.0.1:0"], builder => builder.Configuration.AddInMemoryCollection(settings), useConfigFile: false);
         app.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+        var decisions = new ConcurrentDictionary<int, GatewayDecision>();
+
+        // Runs before the endpoint (routing and endpoints sit at the pipeline's ends); reads the pipeline's own
+        // per-request context afterwards, so the report can say why each request went where it went.
+        app.Use(async (http, next) =>
+        {
+            await next(http);
+            if (http.Request.Headers.TryGetValue(Replayer.RequestIdHeader, out var id) && int.TryParse(id, out var requestId)
+                && http.Features.Get<LlamaGateway.Pipeline.GatewayRequestContext>() is { } context)
+            {
+                decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id);
+            }
+        });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return new InProcessGateway(app, address, logs);
+        return new InProcessGateway(app, address, logs) { _decisions = decisions };
     }
 
     public async ValueTask DisposeAsync()
@@ -60,6 +77,9 @@ internal sealed class InProcessGateway : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
+
+/// <summary>The gateway's routing decision for one request: request kind, reason, pinned slot, conversation.</summary>
+internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation);
 
 /// <summary>Keeps the structured fields of the gateway's request log events (EventId 1 completed, 2 failed).</summary>
 internal sealed class GatewayLogCapture : ILoggerProvider

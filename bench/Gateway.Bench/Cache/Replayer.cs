@@ -24,6 +24,9 @@ internal sealed class RequestResult
     /// <summary>The llama-server task that served it (matched from the server's log), if found.</summary>
     public ServerTask? Task { get; set; }
 
+    /// <summary>The gateway's routing decision for it (gateway variant only).</summary>
+    public GatewayDecision? Decision { get; set; }
+
     /// <summary>Seconds of its queue wait during which another user's request was being processed (NaN if unmatched).</summary>
     public double BehindOthers { get; set; } = double.NaN;
 
@@ -41,6 +44,9 @@ internal sealed class RequestResult
 /// </summary>
 internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser, Action<RequestResult> onDone)
 {
+    /// <summary>Carries the planned request's id, so the in-process gateway's decision can be joined to the result.</summary>
+    public const string RequestIdHeader = "X-Bench-Request";
+
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromMinutes(30);
 
     public async Task<List<RequestResult>> RunAsync(IReadOnlyList<UserScript> scripts, CancellationToken cancellationToken)
@@ -118,6 +124,7 @@ internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser
             message.Headers.TryAddWithoutValidation("x-app", "cli");
             message.Headers.TryAddWithoutValidation("User-Agent", planned.UserAgent);
             message.Headers.TryAddWithoutValidation("X-Claude-Code-Session-Id", planned.SessionId);
+            message.Headers.TryAddWithoutValidation(RequestIdHeader, planned.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
             message.Headers.Accept.ParseAdd(planned.Stream ? "text/event-stream" : "application/json");
 
             result.Sent = clock.Elapsed.TotalSeconds;

@@ -29,21 +29,21 @@ internal static class BarChart
         // Legend, shared by all panels, wrapped onto as many lines as it needs.
         var legend = new List<(int X, int Line, string Name, Rgb Color)>();
         var x = 16;
-        var line = 0;
+        var legendLine = 0;
         for (var s = 0; s < seriesNames.Count; s++)
         {
             var itemWidth = 22 + Canvas.TextWidth(seriesNames[s], 2) + 28;
             if (x > 16 && x + itemWidth > width - 16)
             {
                 x = 16;
-                line++;
+                legendLine++;
             }
 
-            legend.Add((x, line, seriesNames[s], Rgb.Palette[s % Rgb.Palette.Length]));
+            legend.Add((x, legendLine, seriesNames[s], Rgb.Palette[s % Rgb.Palette.Length]));
             x += itemWidth;
         }
 
-        var headerHeight = HeaderHeight + (line * 22);
+        var headerHeight = HeaderHeight + (legendLine * 22);
         var canvas = new Canvas(width, headerHeight + (rows * PanelHeight) + FooterHeight + ((footLines.Count - 1) * 11), Rgb.White);
         canvas.DrawText(16, 12, title, Rgb.Black, 3);
         foreach (var item in legend)
