@@ -116,7 +116,8 @@ internal static class WorkloadBuilder
         var scripts = new List<UserScript>();
         for (var u = 0; u < options.Users; u++)
         {
-            var rng = new Random(HashCode.Combine(options.Seed, u, 7919) & 0x7FFFFFFF);
+            // Not HashCode.Combine: it is seeded per process, and the replay must be the same on every run.
+            var rng = new Random(unchecked((options.Seed * 1_000_003) + (u * 7919)) & 0x7FFFFFFF);
             var user = new UserProfile(u, Builds[u % Builds.Length], rng);
             var steps = new List<Step>();
             for (var c = 1; c <= options.Conversations; c++)

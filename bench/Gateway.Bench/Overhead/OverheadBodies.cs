@@ -16,7 +16,7 @@ internal static class OverheadBodies
     {
         var fixture = ClaudeCodeFixture.Load("turn2-continue");
         var body = fixture.Body.DeepClone().AsObject();
-        var rng = new Random(HashCode.Combine(targetBytes, client, 17) & 0x7FFFFFFF);
+        var rng = new Random(unchecked((targetBytes * 31) + (client * 7919) + 17) & 0x7FFFFFFF);
 
         // Distinct conversation per client: the first prompt and the session differ.
         var firstBlocks = body["messages"]![0]!["content"]!.AsArray();
