@@ -16,6 +16,19 @@ internal static class GgufReader
 
     public static GgufMetadata ReadMetadata(string path)
     {
+        try
+        {
+            return Read(path);
+        }
+        catch (EndOfStreamException)
+        {
+            // BinaryReader's own message does not say which file was short.
+            throw new InvalidDataException($"{path}: truncated or not a GGUF file.");
+        }
+    }
+
+    private static GgufMetadata Read(string path)
+    {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: false);
 

@@ -1,0 +1,167 @@
+using BenchmarkDotNet.Attributes;
+using LlamaGateway.Bench.Overhead;
+using LlamaGateway.Conversations;
+using LlamaGateway.Normalization;
+using LlamaGateway.Pipeline;
+using LlamaGateway.Routing;
+using LlamaGateway.Translation;
+using LlamaGateway.Upstreams;
+using Microsoft.Extensions.Options;
+
+namespace LlamaGateway.Bench.Micro;
+
+/// <summary>
+/// The gateway's per-request CPU work before forwarding, on a real ~100 KB Claude Code body: normalize, fingerprint,
+/// find the conversation, choose a slot; and, for reference, translating the request for llama-server.
+/// Public because BenchmarkDotNet needs it so; the gateway types stay in private fields.
+/// </summary>
+[MemoryDiagnoser]
+public class RequestPathBenchmarks
+{
+    private byte[] _body = [];
+    private byte[] _normalized = [];
+    private byte[][] _chunks = [];
+    private PooledBuffer _output = null!;
+    private ConversationFingerprint? _fingerprint;
+    private ConversationTable _table = null!;
+    private List<InstanceSlots> _pools = null!;
+    private RoutingOptions _routing = null!;
+    private SlotWaiter _waiter = null!;
+    private long _now;
+
+    /// <summary>Body size in KB (the targets are stated for 100 KB).</summary>
+    [Params(100)]
+    public int BodyKb { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _body = OverheadBodies.Build(BodyKb * 1024, 0);
+        _output = new PooledBuffer(_body.Length + 4096);
+        RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
+        _normalized = _output.WrittenSpan.ToArray();
+        _fingerprint = ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
+        _chunks = [.. ZeroUpstream.OpenAiChunks.Select(System.Text.Encoding.UTF8.GetBytes)];
+
+        _routing = new RoutingOptions();
+        var monitor = new FixedOptionsMonitor<RoutingOptions>(_routing);
+        _table = new ConversationTable(monitor, TimeProvider.System);
+
+        // A busy pool: 4 slots (one side lane) holding other conversations, and a table with 1,000 of them.
+        for (var i = 0; i < 1000; i++)
+        {
+            _table.Resolve(SyntheticFingerprint(i), null, $"session-{i}");
+        }
+
+        var instance = new UpstreamInstance(new UpstreamOptions { Name = "bench", BaseUrl = "http://127.0.0.1:1", Slots = 4 });
+        var pool = new InstanceSlots(instance);
+        pool.EnsureShape(null);
+        _now = TimeProvider.System.GetTimestamp();
+        for (var s = 0; s < pool.Slots.Length; s++)
+        {
+            pool.Slots[s].Remember(SyntheticFingerprint(s), 12_000, $"other-{s}", $"user-{s}", _now);
+        }
+
+        _pools = [pool];
+        var request = new GatewayRequestContext(ApiRoute.Messages, _now) { Fingerprint = _fingerprint };
+        var conversation = _fingerprint is null ? null : _table.Resolve(_fingerprint, null, "bench-session");
+        _waiter = new SlotWaiter(request, RequestKind.Conversation, conversation, "bench-session", _now);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _output.Dispose();
+        _table.Dispose();
+    }
+
+    [Benchmark(Description = "Normalize")]
+    public bool Normalize()
+    {
+        _output.Clear();
+        return RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output).Success;
+    }
+
+    [Benchmark(Description = "Fingerprint")]
+    public object? Fingerprint() => ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
+
+    [Benchmark(Description = "Resolve conversation")]
+    public object? Resolve() => _fingerprint is null ? null : _table.Resolve(_fingerprint, null, "bench-session");
+
+    [Benchmark(Description = "Choose slot")]
+    public int Choose() => Index(SlotChooser.Choose(_waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));
+
+    /// <summary>Everything the gateway decides per request before it translates and forwards.</summary>
+    [Benchmark(Description = "Normalize + fingerprint + resolve + choose")]
+    public int WholeDecision()
+    {
+        _output.Clear();
+        RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
+        var fingerprint = ConversationFingerprinter.Compute(_output.WrittenSpan, ApiRoute.Messages);
+        var kind = RequestClassifier.Classify(ApiRoute.Messages, fingerprint);
+        var conversation = fingerprint is not null && kind == RequestKind.Conversation ? _table.Resolve(fingerprint, null, "bench-session") : null;
+        var request = new GatewayRequestContext(ApiRoute.Messages, _now) { Fingerprint = fingerprint };
+        var waiter = new SlotWaiter(request, kind, conversation, "bench-session", _now);
+        return Index(SlotChooser.Choose(waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));
+    }
+
+    /// <summary>Stage 5b for one reply: the zero-work upstream's 9 chat-completion chunks into Anthropic events.</summary>
+    [Benchmark(Description = "Translate reply stream, 9 chunks (reference)")]
+    public int TranslateStream()
+    {
+        _output.Clear();
+        using var translator = new LlamaGateway.Streaming.OpenAiToAnthropicStream("claude-opus-5-5");
+        foreach (var chunk in _chunks)
+        {
+            translator.OnChunk(chunk, _output);
+        }
+
+        translator.OnDone(_output);
+        return _output.WrittenCount;
+    }
+
+    [Benchmark(Description = "Translate request to chat completions (reference)")]
+    public bool Translate()
+    {
+        _output.Clear();
+        return AnthropicToOpenAiRequest.Translate(_normalized, new ChatRequestSettings(1, null), _output).Success;
+    }
+
+    // The choice as a number, so nothing is boxed: the slot taken, -2 for "wait for a slot", -1 for "wait for any".
+    private static int Index(SlotChoice choice) => choice.Slot?.Index ?? (choice.WaitFor is null ? -1 : -2);
+
+    internal static ConversationFingerprint SyntheticFingerprint(int seed, int links = 24)
+    {
+        var chain = new ulong[links];
+        var chars = new int[links];
+        var hash = 0x9E3779B97F4A7C15UL * (ulong)(seed + 1);
+        for (var i = 0; i < links; i++)
+        {
+            hash = (hash ^ (hash >> 29)) * 0xBF58476D1CE4E5B9UL + (ulong)i;
+            chain[i] = hash;
+            chars[i] = 40_000 + (i * 2_000);
+        }
+
+        return new ConversationFingerprint
+        {
+            PrefixKey = 0xC0FFEEUL + (ulong)(seed % 7),
+            Chain = chain,
+            ChainChars = chars,
+            PromptChars = chars[^1],
+            PrefixChars = 40_000,
+            ToolCount = 12,
+            Model = "claude-opus-5-5",
+            MaxTokens = 128000,
+        };
+    }
+}
+
+/// <summary>An <see cref="IOptionsMonitor{T}"/> that never changes.</summary>
+internal sealed class FixedOptionsMonitor<T>(T value) : IOptionsMonitor<T>
+{
+    public T CurrentValue => value;
+
+    public T Get(string? name) => value;
+
+    public IDisposable? OnChange(Action<T, string?> listener) => null;
+}

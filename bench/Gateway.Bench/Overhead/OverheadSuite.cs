@@ -1,0 +1,364 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using LlamaGateway.Bench.Cache;
+using LlamaGateway.Bench.Hosting;
+using LlamaGateway.Bench.Infrastructure;
+using Spectre.Console;
+
+namespace LlamaGateway.Bench.Overhead;
+
+internal sealed record OverheadOptions
+{
+    public required IReadOnlyList<int> Concurrency { get; init; }
+    public required IReadOnlyList<int> SizesKb { get; init; }
+    public int Requests { get; init; } = 3000;
+    public int Warmup { get; init; } = 600;
+    public string GatewayLogLevel { get; init; } = "shipped";
+    public string GatewayDialect { get; init; } = "openai";
+    public int UpstreamSlots { get; init; } = 128;
+    public required IReadOnlyList<string> Targets { get; init; }
+    public required string OutputDirectory { get; init; }
+    public required string CommandLine { get; init; }
+    public bool Quick { get; init; }
+}
+
+/// <summary>One (target, concurrency) run: per-request latencies by body size, and the run's throughput.</summary>
+internal sealed record LoadRun(string Target, int Concurrency, double Seconds, int Requests, int Failed, Dictionary<int, List<double>> LatencyMsBySize, Dictionary<int, List<double>> TtfbMsBySize)
+{
+    public string? FirstError { get; init; }
+
+    public double RequestsPerSecond => Requests / Seconds;
+
+    public List<double> All => [.. LatencyMsBySize.Values.SelectMany(v => v)];
+}
+
+/// <summary>
+/// <c>overhead</c>: what the gateway adds on top of the network, against a zero-work upstream on loopback, compared
+/// with going direct and with a plain YARP <c>IHttpForwarder</c> pass-through (the floor for a .NET proxy). The
+/// upstream and each proxy run in their own processes, so the peak RSS reported is that process's alone.
+/// </summary>
+internal static class OverheadSuite
+{
+    /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
+    /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
+    /// slot pinning).</summary>
+    public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic"];
+
+    public static OverheadOptions Parse(Cli cli, string root, string commandLine)
+    {
+        var quick = cli.Flag("quick");
+        return new OverheadOptions
+        {
+            Concurrency = cli.Ints("concurrency", [1, 16, 64]),
+            SizesKb = cli.Ints("sizes", [40, 100, 200]),
+            Requests = cli.Int("requests", quick ? 600 : 3000),
+            Warmup = cli.Int("warmup", quick ? 150 : 600),
+            GatewayLogLevel = cli.String("gateway-log", "shipped")!,
+            GatewayDialect = cli.String("gateway-dialect", "openai")!,
+            UpstreamSlots = cli.Int("upstream-slots", 128),
+            Targets = ValidTargets(cli.Strings("targets", ["direct", "yarp", "gateway"])),
+            OutputDirectory = cli.String("out", Path.Combine(root, "bench", "results", quick ? "quick" : string.Empty))!,
+            CommandLine = commandLine,
+            Quick = quick,
+        };
+    }
+
+    private static List<string> ValidTargets(List<string> targets)
+    {
+        foreach (var target in targets)
+        {
+            if (!KnownTargets.Contains(target))
+            {
+                throw new ArgumentException($"--targets: unknown target '{target}' (known: {string.Join(", ", KnownTargets)})");
+            }
+        }
+
+        if (!targets.Contains("direct"))
+        {
+            targets.Insert(0, "direct"); // added latency is measured against it
+        }
+
+        return targets;
+    }
+
+    public static async Task<int> RunAsync(OverheadOptions options, MachineInfo machine, CancellationToken cancellationToken)
+    {
+        var maxClients = options.Concurrency.Max();
+        AnsiConsole.MarkupLine($"[bold]overhead[/]: {options.Requests} requests per run after {options.Warmup} warm-up, concurrency {string.Join("/", options.Concurrency)}, bodies {string.Join("/", options.SizesKb)} KB");
+        var bodies = new Dictionary<int, byte[][]>();
+        foreach (var kb in options.SizesKb)
+        {
+            bodies[kb] = [.. Enumerable.Range(0, maxClients).Select(c => OverheadBodies.Build(kb * 1024, c))];
+        }
+
+        AnsiConsole.MarkupLine("bodies: " + string.Join(", ", bodies.Select(kv => $"{kv.Key} KB -> {kv.Value.Average(b => b.Length) / 1024:0.0} KB")));
+
+        await using var upstream = ChildProcess.StartSelf("zero upstream", ["host", "zero", "--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture)]);
+        var upstreamUrl = await ListeningUrlAsync(upstream, cancellationToken);
+
+        var runs = new List<LoadRun>();
+        var memory = new Dictionary<string, (long Peak, long AfterRuns)>();
+        foreach (var target in options.Targets)
+        {
+            ChildProcess? proxy = null;
+            var url = upstreamUrl;
+            try
+            {
+                if (target != "direct")
+                {
+                    var args = new List<string> { "host", target == "yarp" ? "yarp" : "gateway", "--upstream", upstreamUrl };
+                    if (target != "yarp")
+                    {
+                        args.AddRange(["--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture),
+                            "--log-level", target == "gateway-quiet" ? "Warning" : options.GatewayLogLevel,
+                            "--dialect", target == "gateway-anthropic" ? "anthropic" : options.GatewayDialect]);
+                    }
+
+                    proxy = ChildProcess.StartSelf(target, args);
+                    url = await ListeningUrlAsync(proxy, cancellationToken);
+                }
+
+                foreach (var concurrency in options.Concurrency)
+                {
+                    var run = await LoadAsync(target, url, concurrency, options, bodies, cancellationToken);
+                    runs.Add(run);
+                    AnsiConsole.MarkupLine(Markup.Escape($"  {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
+                    if (run.Failed > 0 && proxy is not null)
+                    {
+                        AnsiConsole.WriteLine("  last lines of its output:\n" + string.Join('\n', proxy.Tail().Split('\n').TakeLast(8)));
+                    }
+                }
+
+                memory[target] = proxy?.Memory() ?? (-1, -1);
+            }
+            finally
+            {
+                if (proxy is not null)
+                {
+                    await proxy.DisposeAsync();
+                }
+            }
+        }
+
+        memory["upstream"] = upstream.Memory();
+        Directory.CreateDirectory(options.OutputDirectory);
+        var targets = EvaluateTargets(runs, options);
+        var markdownPath = Path.Combine(options.OutputDirectory, "overhead.md");
+        await File.WriteAllTextAsync(markdownPath, Report(options, machine, bodies, runs, memory, targets), cancellationToken);
+        var pngPath = Path.Combine(options.OutputDirectory, "overhead.png");
+        Chart(pngPath, options, runs, memory);
+        CacheSuite.PrintTargets(targets.Select(t => (t.Name, t.Pass, t.Measured)));
+        AnsiConsole.MarkupLine($"Wrote {Markup.Escape(markdownPath)} and {Markup.Escape(pngPath)}");
+        return 0;
+    }
+
+    private static async Task<string> ListeningUrlAsync(ChildProcess process, CancellationToken cancellationToken)
+    {
+        var line = await process.WaitForLineAsync(l => l.StartsWith(HostCommand.ReadyPrefix, StringComparison.Ordinal), TimeSpan.FromSeconds(60), cancellationToken);
+        return line[HostCommand.ReadyPrefix.Length..].Trim();
+    }
+
+    /// <summary>Closed loop: <paramref name="concurrency"/> clients, each with its own conversation, sending back to
+    /// back (cycling the body sizes) until the run's request budget is spent; warm-up requests first, unmeasured.</summary>
+    private static async Task<LoadRun> LoadAsync(string target, string url, int concurrency, OverheadOptions options, Dictionary<int, byte[][]> bodies, CancellationToken cancellationToken)
+    {
+        using var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+        };
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
+        var sizes = options.SizesKb;
+
+        string? firstError = null;
+
+        async Task<(double Latency, double Ttfb, bool Ok)> SendOne(int clientIndex, int sequence)
+        {
+            try
+            {
+                return await SendCore(clientIndex, sequence);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
+            {
+                Interlocked.CompareExchange(ref firstError, ex.GetBaseException().Message, null);
+                return (double.NaN, double.NaN, false);
+            }
+        }
+
+        async Task<(double Latency, double Ttfb, bool Ok)> SendCore(int clientIndex, int sequence)
+        {
+            var kb = sizes[sequence % sizes.Count];
+            using var request = new HttpRequestMessage(HttpMethod.Post, url + "/v1/messages?beta=true") { Content = new ByteArrayContent(bodies[kb][clientIndex]) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
+            request.Headers.TryAddWithoutValidation("x-api-key", "bench-key");
+            request.Headers.TryAddWithoutValidation("X-Claude-Code-Session-Id", $"overhead-{clientIndex}");
+            var start = Stopwatch.GetTimestamp();
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var ttfb = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var buffer = new byte[8192];
+            var sawStop = false;
+            int read;
+            while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                sawStop |= buffer.AsSpan(0, read).IndexOf("message_stop"u8) >= 0;
+            }
+
+            if (response.StatusCode != HttpStatusCode.OK || !sawStop)
+            {
+                Interlocked.CompareExchange(ref firstError, $"HTTP {(int)response.StatusCode}{(sawStop ? string.Empty : ", no message_stop")}", null);
+            }
+
+            return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, ttfb, response.StatusCode == HttpStatusCode.OK && sawStop);
+        }
+
+        // Warm-up: JIT, connection pools, the gateway's conversation table.
+        var warm = 0;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
+        {
+            while (Interlocked.Increment(ref warm) <= options.Warmup)
+            {
+                await SendOne(c, warm);
+            }
+        }));
+
+        var latency = sizes.ToDictionary(s => s, _ => new List<double>());
+        var ttfbs = sizes.ToDictionary(s => s, _ => new List<double>());
+        var failed = 0;
+        var issued = 0;
+        var gate = new object();
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
+        {
+            int n;
+            while ((n = Interlocked.Increment(ref issued)) <= options.Requests)
+            {
+                var (ms, ttfb, ok) = await SendOne(c, n);
+                lock (gate)
+                {
+                    if (ok)
+                    {
+                        latency[sizes[n % sizes.Count]].Add(ms);
+                        ttfbs[sizes[n % sizes.Count]].Add(ttfb);
+                    }
+                    else
+                    {
+                        failed++;
+                    }
+                }
+            }
+        }));
+        clock.Stop();
+        return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, options.Requests, failed, latency, ttfbs) { FirstError = firstError };
+    }
+
+    internal sealed record Target(string Name, bool? Pass, string Measured, string Why);
+
+    private static List<Target> EvaluateTargets(List<LoadRun> runs, OverheadOptions options)
+    {
+        var list = new List<Target>();
+        var direct1 = runs.FirstOrDefault(r => r.Target == "direct" && r.Concurrency == 1);
+        var gateway1 = runs.FirstOrDefault(r => r.Target == "gateway" && r.Concurrency == 1);
+        const int Kb = 100;
+        if (direct1 is not null && gateway1 is not null && direct1.LatencyMsBySize.ContainsKey(Kb))
+        {
+            var broken = gateway1.Failed > 0;
+            var p50 = Stats.P50(gateway1.LatencyMsBySize[Kb]) - Stats.P50(direct1.LatencyMsBySize[Kb]);
+            var p99 = Stats.P99(gateway1.LatencyMsBySize[Kb]) - Stats.P99(direct1.LatencyMsBySize[Kb]);
+            list.Add(new Target("gateway added latency p50 <= 0.5 ms (100 KB body, concurrency 1)", !broken && p50 <= 0.5, Fmt.Ms(p50) + (broken ? $"; {gateway1.Failed} requests failed" : string.Empty), "gateway p50 minus direct p50, full response time"));
+            list.Add(new Target("gateway added latency p99 <= 3 ms (100 KB body, concurrency 1)", !broken && p99 <= 3, Fmt.Ms(p99), "gateway p99 minus direct p99"));
+        }
+        else
+        {
+            list.Add(new Target("added latency at concurrency 1 (100 KB)", null, "not measured", "needs --concurrency including 1 and --sizes including 100"));
+        }
+
+        var c = options.Concurrency.Max();
+        var yarp = runs.FirstOrDefault(r => r.Target == "yarp" && r.Concurrency == c);
+        var gateway = runs.FirstOrDefault(r => r.Target == "gateway" && r.Concurrency == c);
+        if (yarp is not null && gateway is not null)
+        {
+            var ratio = gateway.RequestsPerSecond / yarp.RequestsPerSecond;
+            list.Add(new Target($"gateway throughput at concurrency {c} >= 80% of plain YARP", gateway.Failed == 0 && ratio >= 0.8,
+                $"{gateway.RequestsPerSecond:0} vs {yarp.RequestsPerSecond:0} req/s = {ratio * 100:0} %" + (gateway.Failed > 0 ? $"; {gateway.Failed} failed" : string.Empty), "closed loop, mixed body sizes"));
+        }
+
+        return list;
+    }
+
+    private static string Report(OverheadOptions options, MachineInfo machine, Dictionary<int, byte[][]> bodies, List<LoadRun> runs, Dictionary<string, (long Peak, long AfterRuns)> memory, List<Target> targets)
+    {
+        var md = new Markdown();
+        md.Heading(1, "Gateway overhead against a zero-work upstream" + (options.Quick ? " (quick preset)" : string.Empty));
+        md.Paragraph("A llama-server stand-in that does no work streams a fixed reply (9 SSE events, flushed one by one). Three ways to reach it over loopback: "
+            + "**direct**; **yarp**, a plain YARP `IHttpForwarder` pass-through with the default transformer and no logging (the floor for a .NET proxy); "
+            + $"**gateway**, the real gateway (`GatewayApplication`, {options.GatewayDialect} dialect upstream, so it normalizes, fingerprints, routes to a slot, translates the request to chat completions and the stream back, and logs to its console {(options.GatewayLogLevel == "shipped" ? "with the levels of the repository's appsettings.json, as shipped" : "at level " + options.GatewayLogLevel)}). "
+            + "The upstream and each proxy are separate processes started by this bench (`LlamaGateway.Bench host ...`); the load generator is the bench process itself. "
+            + "Diagnostic targets, when run: **gateway-quiet** = the gateway logging warnings only; **gateway-anthropic** = the gateway with an anthropic-dialect upstream (no translation, no slot pinning).");
+        md.Heading(2, "Reproduce");
+        md.Code(options.CommandLine, "sh");
+        md.Heading(2, "Machine");
+        md.Bullets(machine.Lines($"Load average when the suite finished: {MachineInfo.LoadAverageNow()}. Client, proxy and upstream share the 2 cores, so absolute numbers are low; compare the rows."));
+        md.Heading(2, "Method");
+        md.Bullets(
+        [
+            $"Bodies: real Claude Code requests (the recorded follow-up turn) grown with Read/Bash tool turns, or with fewer tools below a full request's ~54 KB: {string.Join(", ", bodies.Select(kv => $"{kv.Key} KB ({kv.Value.Average(b => b.Length) / 1024:0.0} KB actual)"))}; every client has its own conversation",
+            $"Closed loop: N clients send back to back, cycling through the sizes; {options.Warmup} warm-up requests then {options.Requests} measured per (target, concurrency)",
+            "Latency = send to the last byte of the response stream (client side). Added latency = proxy percentile minus direct percentile at the same concurrency and body size",
+            $"Peak RSS = VmHWM of the proxy's own process over all its runs; the zero upstream gets {options.UpstreamSlots} slots (`/props`) so the gateway never queues for a slot",
+        ]);
+        md.Heading(2, "Targets");
+        md.Table(["target", "result", "measured", "how"], targets.Select(t => (IReadOnlyList<string>)[t.Name, t.Pass is null ? "n/a" : Fmt.PassFail(t.Pass.Value), t.Measured, t.Why]));
+
+        md.Heading(2, "Throughput and latency");
+        var header = new List<string> { "target", "concurrency", "requests/s", "failed", "latency p50", "p99" };
+        header.AddRange(options.SizesKb.SelectMany(kb => new[] { $"{kb} KB p50", $"{kb} KB p99" }));
+        md.Table(header, runs.Select(r =>
+        {
+            var row = new List<string> { r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture), r.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture), r.Failed.ToString(CultureInfo.InvariantCulture), Fmt.Ms(Stats.P50(r.All)), Fmt.Ms(Stats.P99(r.All)) };
+            row.AddRange(options.SizesKb.SelectMany(kb => new[] { Fmt.Ms(Stats.P50(r.LatencyMsBySize[kb])), Fmt.Ms(Stats.P99(r.LatencyMsBySize[kb])) }));
+            return (IReadOnlyList<string>)row;
+        }));
+
+        md.Heading(2, "Added latency over direct");
+        var added = new List<string> { "proxy", "concurrency" };
+        added.AddRange(options.SizesKb.SelectMany(kb => new[] { $"{kb} KB p50", $"{kb} KB p99" }));
+        md.Table(added, runs.Where(r => r.Target != "direct").Select(r =>
+        {
+            var direct = runs.First(d => d.Target == "direct" && d.Concurrency == r.Concurrency);
+            var row = new List<string> { r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture) };
+            row.AddRange(options.SizesKb.SelectMany(kb => new[]
+            {
+                Fmt.Ms(Stats.P50(r.LatencyMsBySize[kb]) - Stats.P50(direct.LatencyMsBySize[kb])),
+                Fmt.Ms(Stats.P99(r.LatencyMsBySize[kb]) - Stats.P99(direct.LatencyMsBySize[kb])),
+            }));
+            return (IReadOnlyList<string>)row;
+        }));
+
+        md.Heading(2, "Memory");
+        md.Table(["process", "peak RSS (VmHWM)", "RSS after the runs"], memory.Select(kv => (IReadOnlyList<string>)[kv.Key, kv.Value.Peak < 0 ? "n/a" : Fmt.Mib(kv.Value.Peak), kv.Value.AfterRuns < 0 ? "n/a" : Fmt.Mib(kv.Value.AfterRuns)]));
+        md.Paragraph("Chart: `overhead.png` beside this file.");
+        return md.ToString();
+    }
+
+    private static void Chart(string path, OverheadOptions options, List<LoadRun> runs, Dictionary<string, (long Peak, long AfterRuns)> memory)
+    {
+        var groups = options.Concurrency.Select(c => $"c={c}").ToList();
+        var series = options.Targets.ToList();
+        double Get(string target, int c, Func<LoadRun, double> f) => runs.FirstOrDefault(r => r.Target == target && r.Concurrency == c) is { } run ? f(run) : double.NaN;
+        double Added(string target, int c, int kb, double p) => target == "direct" ? double.NaN
+            : Get(target, c, r => Stats.Percentile(r.LatencyMsBySize[kb], p)) - Get("direct", c, r => Stats.Percentile(r.LatencyMsBySize[kb], p));
+        var kb100 = options.SizesKb.Contains(100) ? 100 : options.SizesKb[0];
+        var throughput = new BarPanel("REQUESTS PER SECOND", groups, series, [.. options.Concurrency.Select(c => series.Select(t => Get(t, c, r => r.RequestsPerSecond)).ToArray())], v => v.ToString("0", CultureInfo.InvariantCulture));
+        var p50 = new BarPanel($"ADDED LATENCY P50, {kb100} KB (MS)", groups, series, [.. options.Concurrency.Select(c => series.Select(t => Added(t, c, kb100, 50)).ToArray())], v => v.ToString("0.00", CultureInfo.InvariantCulture)) { Reference = (0.5, "TARGET 0.5 MS AT C=1") };
+        var p99 = new BarPanel($"ADDED LATENCY P99, {kb100} KB (MS)", groups, series, [.. options.Concurrency.Select(c => series.Select(t => Added(t, c, kb100, 99)).ToArray())], v => v.ToString("0.0", CultureInfo.InvariantCulture)) { Reference = (3, "TARGET 3 MS AT C=1") };
+        var rss = new BarPanel("PEAK RSS OF THE PROXY PROCESS (MIB)", ["peak RSS"], series, [[.. series.Select(t => memory.TryGetValue(t, out var m) && m.Peak > 0 ? m.Peak / 1048576.0 : double.NaN)]], v => v.ToString("0", CultureInfo.InvariantCulture));
+        Infrastructure.BarChart.Render(path, "GATEWAY OVERHEAD VS DIRECT AND PLAIN YARP (ZERO-WORK UPSTREAM)", series, [throughput, p50, p99, rss], 2,
+            $"Loopback, {options.Requests} requests per run after {options.Warmup} warm-up, bodies {string.Join("/", options.SizesKb)} KB built from recorded Claude Code requests; proxies and upstream in their own processes; gateway log level {options.GatewayLogLevel}{(options.Quick ? "; QUICK PRESET" : string.Empty)}.");
+    }
+}

@@ -1,0 +1,93 @@
+using LlamaGateway.Bench.Cache;
+using LlamaGateway.Bench.Hosting;
+using LlamaGateway.Bench.Infrastructure;
+using LlamaGateway.Bench.Micro;
+using LlamaGateway.Bench.Overhead;
+using Spectre.Console;
+
+// llama-gateway benchmarks (issue 5). Usually run through scripts/bench.sh [cache|overhead|micro|all] [options].
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+{
+    PrintUsage();
+    return args.Length == 0 ? 2 : 0;
+}
+
+var command = args[0];
+var cli = new Cli(args.Skip(1));
+var root = MachineInfo.FindRepositoryRoot();
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+try
+{
+    switch (command)
+    {
+        case "cache":
+        {
+            var options = CacheSuite.Parse(cli, root, CommandLine("cache", args));
+            cli.RejectUnknown();
+            return await CacheSuite.RunAsync(options, MachineInfo.Capture(root), cancel.Token);
+        }
+
+        case "overhead":
+        {
+            var options = OverheadSuite.Parse(cli, root, CommandLine("overhead", args));
+            cli.RejectUnknown();
+            return await OverheadSuite.RunAsync(options, MachineInfo.Capture(root), cancel.Token);
+        }
+
+        case "micro":
+        {
+            var options = MicroSuite.Parse(cli, root, CommandLine("micro", args));
+            cli.RejectUnknown();
+            return await MicroSuite.RunAsync(options, MachineInfo.Capture(root), cancel.Token);
+        }
+
+        case "host":
+            // Internal: hosts one proxy or upstream out of process for the overhead suite.
+            return await HostCommand.RunAsync(cli, cancel.Token);
+
+        default:
+            AnsiConsole.MarkupLine($"[red]Unknown command '{Markup.Escape(command)}'[/]");
+            PrintUsage();
+            return 2;
+    }
+}
+catch (ArgumentException ex)
+{
+    AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+    return 2;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    AnsiConsole.MarkupLine("[yellow]Cancelled.[/]");
+    return 130;
+}
+
+static string CommandLine(string suite, string[] args) =>
+    "scripts/bench.sh " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a));
+
+static void PrintUsage()
+{
+    Console.WriteLine("""
+        LlamaGateway.Bench: benchmarks for llama-gateway (run through scripts/bench.sh).
+
+          cache     Cache reuse on a real llama-server: direct vs a single-threaded normalizing proxy (-np 1 and -np S)
+                    vs the gateway, replaying simulated Claude Code users.
+                    --users 6 --slots 4 --instances 1 --turns 6 --conversations 3 --cache-ram 170 --seed 42
+                    --side-every 3 --subagent-requests 2 --count-tokens 20 --think 1.0 --model bench|fast|PATH
+                    --variants direct,naive-np1,naive,gateway --llama-server PATH --out DIR --quick
+          overhead  Gateway vs plain YARP pass-through vs direct, against a zero-work upstream, with Claude Code-sized
+                    bodies: --concurrency 1,16,64 --requests N --warmup N --sizes 40,100,200
+                    --targets direct,yarp,gateway[,gateway-quiet,gateway-anthropic] --gateway-log shipped|Warning|... --gateway-dialect openai|anthropic
+                    --out DIR --quick
+          micro     BenchmarkDotNet for the normalizer, fingerprinter and routing decision on a 100 KB body, plus the
+                    memory of 10,000 tracked conversations: --conversations 10000 --body-kb 100 --out DIR --quick
+
+        Results: bench/results/<suite>.md and .png (--quick writes to bench/results/quick/).
+        """);
+}
