@@ -36,6 +36,7 @@ public sealed class DashboardFixture : IAsyncLifetime
 
         _gpu1 = await FakeUpstream.StartAsync((http, request) => TeamTraffic.AnswerAsync(http, request, _release.Task));
         _gpu2 = await FakeUpstream.StartAsync((http, request) => TeamTraffic.AnswerAsync(http, request, _release.Task));
+        _gpu1.TotalSlots = 8;
         _gpu2.TotalSlots = 2;
         _gateway = await GatewayProcess.StartAsync(new
         {
@@ -43,7 +44,7 @@ public sealed class DashboardFixture : IAsyncLifetime
             {
                 Upstreams = new object[]
                 {
-                    new { Name = "gpu-1", BaseUrl = _gpu1.BaseUrl, Dialect = "openai", Slots = 4 },
+                    new { Name = "gpu-1", BaseUrl = _gpu1.BaseUrl, Dialect = "openai", Slots = 8 },
                     new { Name = "gpu-2", BaseUrl = _gpu2.BaseUrl, Dialect = "openai", Slots = 2 },
                 },
                 Users = new object[]

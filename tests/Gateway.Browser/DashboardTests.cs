@@ -26,7 +26,7 @@ public sealed class DashboardTests(DashboardFixture fixture) : IClassFixture<Das
         var driver = browser.Driver;
         browser.WaitUntil(d => d.FindElement(By.Id("main")).Displayed, "the dashboard");
         Assert.Equal(["gpu-1", "gpu-2"], Texts(driver, "#instances .instance .name"));
-        Assert.Equal(6, driver.FindElements(By.CssSelector("#instances .slot")).Count);
+        Assert.Equal(10, driver.FindElements(By.CssSelector("#instances .slot")).Count);
         Assert.Equal(2, driver.FindElements(By.CssSelector("#instances .slot.busy")).Count);
         Assert.NotEmpty(driver.FindElements(By.CssSelector("#instances .slot.side")));
         Assert.Equal(["alice", "bob", "carol"], Texts(driver, "#users tbody tr td:first-child"));
@@ -68,7 +68,7 @@ public sealed class DashboardTests(DashboardFixture fixture) : IClassFixture<Das
         Assert.Equal(["carol"], Texts(driver, "#users tbody tr td:first-child"));
         Assert.Equal("signed in as carol", driver.FindElement(By.Id("viewer")).Text.ToLowerInvariant());
         Assert.DoesNotContain("alice", driver.FindElement(By.Id("users")).Text);
-        Assert.Equal(6, driver.FindElements(By.CssSelector("#instances .slot")).Count);
+        Assert.Equal(10, driver.FindElements(By.CssSelector("#instances .slot")).Count);
 
         // The fragment is dropped from the address bar once the key is stored.
         Assert.DoesNotContain("key=", driver.Url);

@@ -6,6 +6,9 @@ namespace LlamaGateway.Routing;
 /// <summary>The router's view of one instance: its slots and what it has learned of its speed. Guarded by the router's lock.</summary>
 internal sealed class InstanceSlots(UpstreamInstance instance)
 {
+    /// <summary>Instances with at least this many slots reserve one side-lane slot unless configured otherwise.</summary>
+    public const int DefaultSideLaneMinimumSlots = 8;
+
     public UpstreamInstance Instance { get; } = instance;
 
     public SlotState[] Slots { get; private set; } = [];
@@ -39,8 +42,11 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
             Slots = resized;
         }
 
-        // Side-lane slots are the highest-numbered ones, so conversation slots keep stable low ids.
-        var sideLanes = Math.Clamp(sideLaneSetting ?? (count >= 3 ? 1 : 0), 0, count - 1);
+        // Side-lane slots are the highest-numbered ones, so conversation slots keep stable low ids. By default only
+        // big instances reserve one: measured on 3 slots, a reserved slot cost a whole conversation's capacity and
+        // 37% more re-computed tokens (bench/results/side-lane.md), while a short side request on a conversation's
+        // slot keeps less than half of it, so llama-server saves that state to its RAM cache and restores it later.
+        var sideLanes = Math.Clamp(sideLaneSetting ?? (count >= DefaultSideLaneMinimumSlots ? 1 : 0), 0, count - 1);
         for (var i = 0; i < count; i++)
         {
             Slots[i].SideLane = i >= count - sideLanes;

@@ -4,7 +4,7 @@ namespace LlamaGateway.Routing;
 internal sealed class RoutingOptions
 {
     /// <summary>Slots per instance reserved for side requests (quota probes, titles, short tool-less requests).
-    /// Default: one on instances with 3 or more slots, none on smaller ones.</summary>
+    /// Default: one on instances with 8 or more slots, none on smaller ones (there a side request shares a conversation slot, whose state llama-server saves to its RAM cache and restores).</summary>
     public int? SideLaneSlots { get; set; }
 
     /// <summary>Most slots one user may hold at once, so one user's burst cannot take every slot.

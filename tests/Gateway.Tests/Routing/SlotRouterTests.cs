@@ -186,6 +186,7 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_SideRequest_UsesSideLaneAndNeverAConversationSlot()
     {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 1 });
         var quota = Request("alice", Fingerprint(0x42, 1, 9));
         var quotaLease = await RouteNowAsync(quota);
         Assert.Equal(3, quotaLease.Slot);
