@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Reliability;
@@ -9,6 +10,8 @@ namespace LlamaGateway.Reliability;
 /// blocks (parsers disagree on which duplicate wins, so the gateway and the upstream could read different requests).
 /// Pass-through routes would otherwise hand such a body to the upstream as it is; a translated one would fail later
 /// with a less precise message. Unknown fields pass: clients add them all the time.
+/// It runs on every request, so it reads with the SIMD <see cref="JsonTokenizer"/> and builds no strings unless it
+/// reports a problem.
 /// </summary>
 internal static class RequestShapeCheck
 {
@@ -17,7 +20,7 @@ internal static class RequestShapeCheck
     {
         try
         {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 1024 });
+            var reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return "request body must be a JSON object";
@@ -25,8 +28,8 @@ internal static class RequestShapeCheck
 
             return route switch
             {
-                ApiRoute.Completion => CheckCompletion(ref reader),
-                _ => CheckMessagesBody(ref reader, route),
+                ApiRoute.Completion => CheckCompletion(ref reader, body),
+                _ => CheckMessagesBody(ref reader, route, body),
             };
         }
         catch (JsonException e)
@@ -35,30 +38,53 @@ internal static class RequestShapeCheck
         }
     }
 
-    private static string? CheckMessagesBody(ref Utf8JsonReader reader, ApiRoute route)
+    private static string? CheckMessagesBody(ref JsonTokenizer reader, ApiRoute route, ReadOnlySpan<byte> body)
     {
         var anthropic = route != ApiRoute.ChatCompletions;
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new NameSet(body);
         var sawModel = false;
         var sawMessages = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var name = reader.GetString()!;
-            if (!names.Add(name))
+            if (names.AddIsDuplicate(ref reader))
             {
-                return $"duplicate key \"{name}\" in the request object";
+                return $"duplicate key \"{reader.GetString()}\" in the request object";
             }
 
-            reader.Read();
-            var problem = name switch
+            string? problem = null;
+            if (reader.ValueTextEquals("model"u8))
             {
-                "model" => (sawModel = true) && reader.TokenType != JsonTokenType.String ? "model must be a string" : null,
-                "messages" => (sawMessages = true) && reader.TokenType == JsonTokenType.StartArray ? CheckMessages(ref reader, anthropic) : "messages must be an array",
-                "system" when anthropic => reader.TokenType is JsonTokenType.String or JsonTokenType.StartArray ? CheckBlocks(ref reader, "system") : "system must be a string or an array",
-                "max_tokens" or "max_completion_tokens" or "n_predict" => Integer(ref reader, name),
-                "stream" => reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false",
-                _ => null,
-            };
+                sawModel = true;
+                reader.Read();
+                problem = reader.TokenType != JsonTokenType.String ? "model must be a string" : null;
+            }
+            else if (reader.ValueTextEquals("messages"u8))
+            {
+                sawMessages = true;
+                reader.Read();
+                problem = reader.TokenType == JsonTokenType.StartArray ? CheckMessages(ref reader, anthropic, body) : "messages must be an array";
+            }
+            else if (anthropic && reader.ValueTextEquals("system"u8))
+            {
+                reader.Read();
+                problem = reader.TokenType is JsonTokenType.String or JsonTokenType.StartArray ? CheckBlocks(ref reader, body, -1) : "system must be a string or an array";
+            }
+            else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("n_predict"u8))
+            {
+                var name = reader.GetString();
+                reader.Read();
+                problem = Integer(ref reader, name);
+            }
+            else if (reader.ValueTextEquals("stream"u8))
+            {
+                reader.Read();
+                problem = reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false";
+            }
+            else
+            {
+                reader.Read();
+            }
+
             if (problem is not null)
             {
                 return problem;
@@ -75,45 +101,48 @@ internal static class RequestShapeCheck
         return anthropic && !sawModel ? "model is required" : null;
     }
 
-    private static string? CheckMessages(ref Utf8JsonReader reader, bool anthropic)
+    /// <summary>From the array's start to its end (the reader is left on the EndArray).</summary>
+    private static string? CheckMessages(ref JsonTokenizer reader, bool anthropic, ReadOnlySpan<byte> body)
     {
         var index = 0;
-        var names = new HashSet<string>(StringComparer.Ordinal);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            var at = $"messages[{index}]";
             if (reader.TokenType != JsonTokenType.StartObject)
             {
-                return $"{at} must be an object";
+                return $"{MessagePath(index)} must be an object";
             }
 
-            names.Clear();
+            var names = new NameSet(body);
             var sawRole = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var name = reader.GetString()!;
-                if (!names.Add(name))
+                if (names.AddIsDuplicate(ref reader))
                 {
-                    return $"duplicate key \"{name}\" in {at}";
+                    return $"duplicate key \"{reader.GetString()}\" in {MessagePath(index)}";
                 }
 
-                reader.Read();
                 string? problem = null;
-                if (name == "role")
+                if (reader.ValueTextEquals("role"u8))
                 {
                     sawRole = true;
-                    problem = reader.TokenType == JsonTokenType.String ? null : $"{at}.role must be a string";
+                    reader.Read();
+                    problem = reader.TokenType == JsonTokenType.String ? null : $"{MessagePath(index)}.role must be a string";
                 }
-                else if (name == "content")
+                else if (reader.ValueTextEquals("content"u8))
                 {
+                    reader.Read();
                     problem = reader.TokenType switch
                     {
-                        JsonTokenType.String or JsonTokenType.StartArray => CheckBlocks(ref reader, $"{at}.content"),
+                        JsonTokenType.String or JsonTokenType.StartArray => CheckBlocks(ref reader, body, index),
 
                         // OpenAI assistant turns with tool_calls carry "content": null.
                         JsonTokenType.Null when !anthropic => null,
-                        _ => $"{at}.content must be a string or an array",
+                        _ => $"{MessagePath(index)}.content must be a string or an array",
                     };
+                }
+                else
+                {
+                    reader.Read();
                 }
 
                 if (problem is not null)
@@ -126,7 +155,7 @@ internal static class RequestShapeCheck
 
             if (!sawRole)
             {
-                return $"{at}.role is required";
+                return $"{MessagePath(index)}.role is required";
             }
 
             index++;
@@ -135,93 +164,113 @@ internal static class RequestShapeCheck
         return null;
     }
 
-    /// <summary>A string, or an array of content blocks: objects with a string type, and string text for text blocks.</summary>
-    private static string? CheckBlocks(ref Utf8JsonReader reader, string at)
+    /// <summary>
+    /// A string, or an array of content blocks: objects with a string type, and string text for text blocks.
+    /// <paramref name="message"/> is the message's index, or -1 for the top-level system. An array is read to its end.
+    /// </summary>
+    private static string? CheckBlocks(ref JsonTokenizer reader, ReadOnlySpan<byte> body, int message)
     {
         if (reader.TokenType == JsonTokenType.String)
         {
             return null;
         }
 
-        var start = reader;
         var index = 0;
-        var names = new HashSet<string>(StringComparer.Ordinal);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            var block = $"{at}[{index}]";
             if (reader.TokenType != JsonTokenType.StartObject)
             {
-                return $"{block} must be an object";
+                return $"{BlockPath(message, index)} must be an object";
             }
 
-            names.Clear();
-            string? type = null;
+            var names = new NameSet(body);
+            var sawType = false;
+            var isText = false;
+            var sawText = false;
             var textIsString = true;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var name = reader.GetString()!;
-                if (!names.Add(name))
+                if (names.AddIsDuplicate(ref reader))
                 {
-                    return $"duplicate key \"{name}\" in {block}";
+                    return $"duplicate key \"{reader.GetString()}\" in {BlockPath(message, index)}";
                 }
 
-                reader.Read();
-                if (name == "type")
+                if (reader.ValueTextEquals("type"u8))
                 {
+                    reader.Read();
                     if (reader.TokenType != JsonTokenType.String)
                     {
-                        return $"{block}.type must be a string";
+                        return $"{BlockPath(message, index)}.type must be a string";
                     }
 
-                    type = reader.GetString();
+                    sawType = true;
+                    isText = reader.ValueTextEquals("text"u8);
                 }
-                else if (name == "text")
+                else if (reader.ValueTextEquals("text"u8))
                 {
+                    reader.Read();
+                    sawText = true;
                     textIsString = reader.TokenType == JsonTokenType.String;
+                }
+                else
+                {
+                    reader.Read();
                 }
 
                 reader.Skip();
             }
 
-            if (type is null)
+            if (!sawType)
             {
-                return $"{block}.type is required";
+                return $"{BlockPath(message, index)}.type is required";
             }
 
-            if (type == "text" && (!textIsString || !names.Contains("text")))
+            if (isText && (!textIsString || !sawText))
             {
-                return $"{block}.text must be a string";
+                return $"{BlockPath(message, index)}.text must be a string";
             }
 
             index++;
         }
 
-        // The caller skips the value from where it started; the reader is already past it.
-        reader = start;
         return null;
     }
 
-    private static string? CheckCompletion(ref Utf8JsonReader reader)
+    private static string? CheckCompletion(ref JsonTokenizer reader, ReadOnlySpan<byte> body)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new NameSet(body);
         var sawPrompt = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var name = reader.GetString()!;
-            if (!names.Add(name))
+            if (names.AddIsDuplicate(ref reader))
             {
-                return $"duplicate key \"{name}\" in the request object";
+                return $"duplicate key \"{reader.GetString()}\" in the request object";
             }
 
-            reader.Read();
-            var problem = name switch
+            string? problem = null;
+            if (reader.ValueTextEquals("prompt"u8))
             {
                 // llama-server takes a string, an array of tokens and strings, or an array of those (batch).
-                "prompt" => (sawPrompt = true) && reader.TokenType is JsonTokenType.String or JsonTokenType.StartArray ? null : "prompt must be a string or an array",
-                "n_predict" or "max_tokens" => Integer(ref reader, name),
-                "stream" => reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false",
-                _ => null,
-            };
+                sawPrompt = true;
+                reader.Read();
+                problem = reader.TokenType is JsonTokenType.String or JsonTokenType.StartArray ? null : "prompt must be a string or an array";
+            }
+            else if (reader.ValueTextEquals("n_predict"u8) || reader.ValueTextEquals("max_tokens"u8))
+            {
+                var name = reader.GetString();
+                reader.Read();
+                problem = Integer(ref reader, name);
+            }
+            else if (reader.ValueTextEquals("stream"u8))
+            {
+                reader.Read();
+                problem = reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false";
+            }
+            else
+            {
+                reader.Read();
+            }
+
             if (problem is not null)
             {
                 return problem;
@@ -233,8 +282,74 @@ internal static class RequestShapeCheck
         return sawPrompt ? null : "prompt is required";
     }
 
-    private static string? Integer(ref Utf8JsonReader reader, string name) =>
+    private static string? Integer(ref JsonTokenizer reader, string name) =>
         reader.TokenType == JsonTokenType.Null || (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out _))
             ? null
             : $"{name} must be an integer";
+
+    private static string MessagePath(int index) => $"messages[{index}]";
+
+    private static string BlockPath(int message, int index) =>
+        message < 0 ? $"system[{index}]" : $"messages[{message}].content[{index}]";
+
+    /// <summary>
+    /// The member names of one object seen so far, as positions in the body: no strings for the few names a request
+    /// object, message or block has. Escaped names (rare) are compared decoded.
+    /// </summary>
+    private ref struct NameSet(ReadOnlySpan<byte> body)
+    {
+        private const int Inline = 8;
+        private readonly ReadOnlySpan<byte> _body = body;
+        private InlineNames _names;
+        private int _count;
+        private HashSet<string>? _overflow;
+
+        /// <summary>Records the name the reader is on; true when the object already had it.</summary>
+        public bool AddIsDuplicate(ref JsonTokenizer reader)
+        {
+            if (_overflow is not null || reader.ValueIsEscaped)
+            {
+                return !Overflow().Add(reader.GetString());
+            }
+
+            var raw = reader.ValueSpan;
+            for (var i = 0; i < _count; i++)
+            {
+                var (start, length) = _names[i];
+                if (_body.Slice(start, length).SequenceEqual(raw))
+                {
+                    return true;
+                }
+            }
+
+            if (_count == Inline)
+            {
+                return !Overflow().Add(reader.GetString());
+            }
+
+            _names[_count++] = ((int)reader.TokenStartIndex + 1, raw.Length);
+            return false;
+        }
+
+        private HashSet<string> Overflow()
+        {
+            if (_overflow is null)
+            {
+                _overflow = new HashSet<string>(StringComparer.Ordinal);
+                for (var i = 0; i < _count; i++)
+                {
+                    var (start, length) = _names[i];
+                    _overflow.Add(System.Text.Encoding.UTF8.GetString(_body.Slice(start, length)));
+                }
+            }
+
+            return _overflow;
+        }
+
+        [System.Runtime.CompilerServices.InlineArray(Inline)]
+        private struct InlineNames
+        {
+            private (int Start, int Length) _element;
+        }
+    }
 }

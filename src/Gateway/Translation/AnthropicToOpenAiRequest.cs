@@ -6,8 +6,9 @@ namespace LlamaGateway.Translation;
 
 /// <summary>Translates an Anthropic Messages request body into an OpenAI chat-completions body for llama-server.</summary>
 /// <remarks>
-/// Output is a pure function of the request's decoded content: property order is fixed, escaping is normalized and
-/// <c>cache_control</c> is never copied, so a message serializes to the same bytes in every later turn and
+/// Output is a pure function of the request's bytes: property order is fixed, <c>cache_control</c> is never copied,
+/// and strings keep the escapes the client wrote (llama-server decodes the JSON before it renders the prompt, so
+/// escaping never changes the tokens). A message therefore serializes to the same bytes in every later turn and
 /// llama-server's prefix cache keeps matching. Consecutive messages are never merged for the same reason: merging
 /// would rewrite an earlier message when a new one is appended.
 /// </remarks>
@@ -20,35 +21,28 @@ internal static class AnthropicToOpenAiRequest
         {
             anthropicBody.CopyTo(copy);
             JsonText.ReplaceLoneSurrogateEscapes(copy.AsSpan(0, anthropicBody.Length));
-            JsonDocument document;
+            JsonTape tape;
             try
             {
-                document = JsonDocument.Parse(copy.AsMemory(0, anthropicBody.Length), JsonText.DocumentOptions);
+                tape = JsonTape.Parse(copy, anthropicBody.Length, JsonText.DocumentOptions.MaxDepth);
             }
             catch (JsonException e)
             {
                 return TranslationOutcome.Fail($"request body is not valid JSON: {e.Message}");
             }
 
-            using (document)
+            using (tape)
             using (var buffer = new PooledBuffer(anthropicBody.Length + 1024))
             {
                 bool stream;
                 string model;
                 try
                 {
-                    using var writer = new Utf8JsonWriter(buffer, JsonText.WriterOptions);
-                    WriteRequest(document.RootElement, settings, writer, out stream, out model);
-                    writer.Flush();
+                    WriteRequest(tape.Root, settings, new RawJsonWriter(buffer, tape.IsCompact), out stream, out model);
                 }
                 catch (TranslationException e)
                 {
                     return TranslationOutcome.Fail(e.Message);
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-                {
-                    // Text System.Text.Json cannot decode or re-encode; the field is unknown here, the reason is not.
-                    return TranslationOutcome.Fail($"request contains text that cannot be re-encoded: {e.Message}");
                 }
 
                 output.Write(buffer.WrittenSpan);
@@ -61,7 +55,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteRequest(JsonElement root, in ChatRequestSettings settings, Utf8JsonWriter writer, out bool stream, out string model)
+    private static void WriteRequest(JsonTapeValue root, in ChatRequestSettings settings, RawJsonWriter writer, out bool stream, out string model)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -92,7 +86,7 @@ internal static class AnthropicToOpenAiRequest
 
         writer.WriteStartObject();
         writer.WritePropertyName("model"u8);
-        modelElement.WriteTo(writer);
+        writer.WriteValue(modelElement);
 
         writer.WritePropertyName("messages"u8);
         writer.WriteStartArray();
@@ -150,7 +144,7 @@ internal static class AnthropicToOpenAiRequest
         writer.WriteEndObject();
     }
 
-    private static void WriteTopLevelSystem(JsonElement system, Utf8JsonWriter writer)
+    private static void WriteTopLevelSystem(JsonTapeValue system, RawJsonWriter writer)
     {
         var path = new FieldPath("system");
         if (system.ValueKind == JsonValueKind.Null || !HasText(system, path))
@@ -165,7 +159,7 @@ internal static class AnthropicToOpenAiRequest
         writer.WriteEndObject();
     }
 
-    private static void WriteMessage(JsonElement message, int index, Utf8JsonWriter writer)
+    private static void WriteMessage(JsonTapeValue message, int index, RawJsonWriter writer)
     {
         var path = new FieldPath("messages", index);
         if (message.ValueKind != JsonValueKind.Object)
@@ -208,14 +202,14 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteUserMessage(JsonElement content, FieldPath message, Utf8JsonWriter writer)
+    private static void WriteUserMessage(JsonTapeValue content, FieldPath message, RawJsonWriter writer)
     {
         if (content.ValueKind == JsonValueKind.String)
         {
             writer.WriteStartObject();
             writer.WriteString("role"u8, "user"u8);
             writer.WritePropertyName("content"u8);
-            content.WriteTo(writer);
+            writer.WriteValue(content);
             writer.WriteEndObject();
             return;
         }
@@ -308,7 +302,7 @@ internal static class AnthropicToOpenAiRequest
     }
 
     /// <summary>Writes one tool message and returns how many images the result carried.</summary>
-    private static int WriteToolMessage(JsonElement block, FieldPath path, Utf8JsonWriter writer)
+    private static int WriteToolMessage(JsonTapeValue block, FieldPath path, RawJsonWriter writer)
     {
         if (!block.TryGetProperty("tool_use_id"u8, out var toolUseId) || toolUseId.ValueKind != JsonValueKind.String)
         {
@@ -318,7 +312,7 @@ internal static class AnthropicToOpenAiRequest
         writer.WriteStartObject();
         writer.WriteString("role"u8, "tool"u8);
         writer.WritePropertyName("tool_call_id"u8);
-        toolUseId.WriteTo(writer);
+        writer.WriteValue(toolUseId);
         writer.WritePropertyName("content"u8);
 
         var images = 0;
@@ -328,7 +322,7 @@ internal static class AnthropicToOpenAiRequest
         }
         else if (content.ValueKind == JsonValueKind.String)
         {
-            content.WriteTo(writer);
+            writer.WriteValue(content);
         }
         else if (content.ValueKind == JsonValueKind.Array)
         {
@@ -368,7 +362,7 @@ internal static class AnthropicToOpenAiRequest
         return images;
     }
 
-    private static void WriteToolResultImages(JsonElement block, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteToolResultImages(JsonTapeValue block, FieldPath path, RawJsonWriter writer)
     {
         if (!block.TryGetProperty("content"u8, out var content) || content.ValueKind != JsonValueKind.Array)
         {
@@ -387,7 +381,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void ValidateUserBlock(JsonElement block, JsonElement type, FieldPath path)
+    private static void ValidateUserBlock(JsonTapeValue block, JsonTapeValue type, FieldPath path)
     {
         if (type.ValueEquals("text"u8))
         {
@@ -400,14 +394,14 @@ internal static class AnthropicToOpenAiRequest
     }
 
     /// <summary>Writes a non-image user block as a complete string value.</summary>
-    private static void WriteUserBlockAsText(JsonElement block, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteUserBlockAsText(JsonTapeValue block, FieldPath path, RawJsonWriter writer)
     {
         var type = BlockType(block, path);
         WriteTextOrPlaceholderSegment(block, type, path, writer);
         writer.WriteStringValueSegment(ReadOnlySpan<byte>.Empty, true);
     }
 
-    private static void WriteUserPart(JsonElement block, JsonElement type, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteUserPart(JsonTapeValue block, JsonTapeValue type, FieldPath path, RawJsonWriter writer)
     {
         if (type.ValueEquals("image"u8))
         {
@@ -427,11 +421,11 @@ internal static class AnthropicToOpenAiRequest
     /// Text blocks give their text; a document with a text source gives its text; anything else the model cannot
     /// read becomes a short placeholder, so a conversation that once contained such a block keeps working.
     /// </summary>
-    private static void WriteTextOrPlaceholderSegment(JsonElement block, JsonElement type, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteTextOrPlaceholderSegment(JsonTapeValue block, JsonTapeValue type, FieldPath path, RawJsonWriter writer)
     {
         if (type.ValueEquals("text"u8))
         {
-            JsonText.WriteSegment(writer, RequireString(block, "text"u8, path, "text"), false);
+            writer.WriteStringSegment(RequireString(block, "text"u8, path, "text"), false);
             return;
         }
 
@@ -440,16 +434,16 @@ internal static class AnthropicToOpenAiRequest
             && source.TryGetProperty("type"u8, out var sourceType) && sourceType.ValueEquals("text"u8)
             && source.TryGetProperty("data"u8, out var data) && data.ValueKind == JsonValueKind.String)
         {
-            JsonText.WriteSegment(writer, data, false);
+            writer.WriteStringSegment(data, false);
             return;
         }
 
         writer.WriteStringValueSegment("["u8, false);
-        JsonText.WriteSegment(writer, type, false);
+        writer.WriteStringSegment(type, false);
         writer.WriteStringValueSegment(" block omitted]"u8, false);
     }
 
-    private static void ValidateImage(JsonElement block, FieldPath path)
+    private static void ValidateImage(JsonTapeValue block, FieldPath path)
     {
         if (!block.TryGetProperty("source"u8, out var source) || source.ValueKind != JsonValueKind.Object
             || !source.TryGetProperty("type"u8, out var sourceType) || sourceType.ValueKind != JsonValueKind.String)
@@ -472,7 +466,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteImagePart(JsonElement block, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteImagePart(JsonTapeValue block, FieldPath path, RawJsonWriter writer)
     {
         ValidateImage(block, path);
         var source = block.GetProperty("source"u8);
@@ -484,27 +478,27 @@ internal static class AnthropicToOpenAiRequest
         if (source.GetProperty("type"u8).ValueEquals("base64"u8))
         {
             writer.WriteStringValueSegment("data:"u8, false);
-            JsonText.WriteSegment(writer, source.GetProperty("media_type"u8), false);
+            writer.WriteStringSegment(source.GetProperty("media_type"u8), false);
             writer.WriteStringValueSegment(";base64,"u8, false);
-            JsonText.WriteSegment(writer, source.GetProperty("data"u8), true);
+            writer.WriteStringSegment(source.GetProperty("data"u8), true);
         }
         else
         {
-            source.GetProperty("url"u8).WriteTo(writer);
+            writer.WriteValue(source.GetProperty("url"u8));
         }
 
         writer.WriteEndObject();
         writer.WriteEndObject();
     }
 
-    private static void WriteAssistantMessage(JsonElement content, FieldPath message, Utf8JsonWriter writer)
+    private static void WriteAssistantMessage(JsonTapeValue content, FieldPath message, RawJsonWriter writer)
     {
         writer.WriteStartObject();
         writer.WriteString("role"u8, "assistant"u8);
         if (content.ValueKind == JsonValueKind.String)
         {
             writer.WritePropertyName("content"u8);
-            content.WriteTo(writer);
+            writer.WriteValue(content);
             writer.WriteEndObject();
             return;
         }
@@ -522,7 +516,7 @@ internal static class AnthropicToOpenAiRequest
             }
             else if (type.ValueEquals("thinking"u8))
             {
-                hasReasoning |= !JsonText.IsEmptyString(RequireString(block, "thinking"u8, path, "thinking"));
+                hasReasoning |= !RequireString(block, "thinking"u8, path, "thinking").IsEmptyString;
             }
             else if (type.ValueEquals("tool_use"u8))
             {
@@ -548,7 +542,6 @@ internal static class AnthropicToOpenAiRequest
         {
             writer.WritePropertyName("tool_calls"u8);
             writer.WriteStartArray();
-            using var arguments = new PooledBuffer(1024);
             foreach (var block in content.EnumerateArray())
             {
                 if (!BlockType(block, message).ValueEquals("tool_use"u8))
@@ -558,13 +551,14 @@ internal static class AnthropicToOpenAiRequest
 
                 writer.WriteStartObject();
                 writer.WritePropertyName("id"u8);
-                block.GetProperty("id"u8).WriteTo(writer);
+                writer.WriteValue(block.GetProperty("id"u8));
                 writer.WriteString("type"u8, "function"u8);
                 writer.WritePropertyName("function"u8);
                 writer.WriteStartObject();
                 writer.WritePropertyName("name"u8);
-                block.GetProperty("name"u8).WriteTo(writer);
-                writer.WriteString("arguments"u8, CompactArguments(block, arguments));
+                writer.WriteValue(block.GetProperty("name"u8));
+                writer.WritePropertyName("arguments"u8);
+                WriteArguments(block, writer);
                 writer.WriteEndObject();
                 writer.WriteEndObject();
             }
@@ -576,24 +570,19 @@ internal static class AnthropicToOpenAiRequest
     }
 
     /// <summary>The tool input as compact JSON text, the form OpenAI's <c>arguments</c> string carries.</summary>
-    private static ReadOnlySpan<byte> CompactArguments(JsonElement toolUse, PooledBuffer buffer)
+    private static void WriteArguments(JsonTapeValue toolUse, RawJsonWriter writer)
     {
-        buffer.Clear();
         if (!toolUse.TryGetProperty("input"u8, out var input) || input.ValueKind == JsonValueKind.Null)
         {
-            return "{}"u8;
+            writer.WriteStringValue("{}"u8);
+            return;
         }
 
-        using (var inner = new Utf8JsonWriter(buffer, JsonText.WriterOptions))
-        {
-            input.WriteTo(inner);
-        }
-
-        return buffer.WrittenSpan;
+        writer.WriteValueAsString(input);
     }
 
     /// <summary>Joins the <paramref name="field"/> of every block of <paramref name="type"/> with "\n" into one string.</summary>
-    private static void WriteJoinedBlocks(JsonElement content, ReadOnlySpan<byte> type, ReadOnlySpan<byte> field, Utf8JsonWriter writer)
+    private static void WriteJoinedBlocks(JsonTapeValue content, ReadOnlySpan<byte> type, ReadOnlySpan<byte> field, RawJsonWriter writer)
     {
         var first = true;
         foreach (var block in content.EnumerateArray())
@@ -608,7 +597,7 @@ internal static class AnthropicToOpenAiRequest
                 writer.WriteStringValueSegment("\n"u8, false);
             }
 
-            JsonText.WriteSegment(writer, block.GetProperty(field), false);
+            writer.WriteStringSegment(block.GetProperty(field), false);
             first = false;
         }
 
@@ -616,11 +605,11 @@ internal static class AnthropicToOpenAiRequest
     }
 
     /// <summary>A string, or the text blocks of an array joined with "\n"; other block types are ignored.</summary>
-    private static void WriteJoinedText(JsonElement value, FieldPath path, Utf8JsonWriter writer)
+    private static void WriteJoinedText(JsonTapeValue value, FieldPath path, RawJsonWriter writer)
     {
         if (value.ValueKind == JsonValueKind.String)
         {
-            value.WriteTo(writer);
+            writer.WriteValue(value);
             return;
         }
 
@@ -641,7 +630,7 @@ internal static class AnthropicToOpenAiRequest
                     writer.WriteStringValueSegment("\n"u8, false);
                 }
 
-                JsonText.WriteSegment(writer, RequireString(block, "text"u8, blockPath, "text"), false);
+                writer.WriteStringSegment(RequireString(block, "text"u8, blockPath, "text"), false);
                 first = false;
             }
 
@@ -651,11 +640,11 @@ internal static class AnthropicToOpenAiRequest
         writer.WriteStringValueSegment(ReadOnlySpan<byte>.Empty, true);
     }
 
-    private static bool HasText(JsonElement system, FieldPath path)
+    private static bool HasText(JsonTapeValue system, FieldPath path)
     {
         if (system.ValueKind == JsonValueKind.String)
         {
-            return !JsonText.IsEmptyString(system);
+            return !system.IsEmptyString;
         }
 
         if (system.ValueKind != JsonValueKind.Array)
@@ -677,7 +666,7 @@ internal static class AnthropicToOpenAiRequest
         return false;
     }
 
-    private static void WriteTools(JsonElement tools, Utf8JsonWriter writer)
+    private static void WriteTools(JsonTapeValue tools, RawJsonWriter writer)
     {
         if (tools.ValueKind == JsonValueKind.Null)
         {
@@ -732,13 +721,13 @@ internal static class AnthropicToOpenAiRequest
             writer.WritePropertyName("function"u8);
             writer.WriteStartObject();
             writer.WritePropertyName("name"u8);
-            name.WriteTo(writer);
+            writer.WriteValue(name);
 
             // Some llama-server builds read description with .at(), so it is always present.
             writer.WritePropertyName("description"u8);
             if (tool.TryGetProperty("description"u8, out var description) && description.ValueKind == JsonValueKind.String)
             {
-                description.WriteTo(writer);
+                writer.WriteValue(description);
             }
             else
             {
@@ -746,7 +735,7 @@ internal static class AnthropicToOpenAiRequest
             }
 
             writer.WritePropertyName("parameters"u8);
-            schema.WriteTo(writer);
+            writer.WriteValue(schema);
             writer.WriteEndObject();
             writer.WriteEndObject();
         }
@@ -757,7 +746,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteToolChoice(JsonElement toolChoice, Utf8JsonWriter writer)
+    private static void WriteToolChoice(JsonTapeValue toolChoice, RawJsonWriter writer)
     {
         if (toolChoice.ValueKind != JsonValueKind.Object
             || !toolChoice.TryGetProperty("type"u8, out var type) || type.ValueKind != JsonValueKind.String)
@@ -802,7 +791,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteMaxTokens(JsonElement root, in ChatRequestSettings settings, Utf8JsonWriter writer)
+    private static void WriteMaxTokens(JsonTapeValue root, in ChatRequestSettings settings, RawJsonWriter writer)
     {
         long? requested = null;
         if (root.TryGetProperty("max_tokens"u8, out var maxTokens) && maxTokens.ValueKind != JsonValueKind.Null)
@@ -830,7 +819,7 @@ internal static class AnthropicToOpenAiRequest
         }
     }
 
-    private static void WriteStop(JsonElement stops, Utf8JsonWriter writer)
+    private static void WriteStop(JsonTapeValue stops, RawJsonWriter writer)
     {
         if (stops.ValueKind != JsonValueKind.Array)
         {
@@ -852,14 +841,14 @@ internal static class AnthropicToOpenAiRequest
                 throw new TranslationException($"stop_sequences[{index}] must be a string");
             }
 
-            stop.WriteTo(writer);
+            writer.WriteValue(stop);
             index++;
         }
 
         writer.WriteEndArray();
     }
 
-    private static void WriteNumber(JsonElement root, ReadOnlySpan<byte> utf8Name, string name, Utf8JsonWriter writer)
+    private static void WriteNumber(JsonTapeValue root, ReadOnlySpan<byte> utf8Name, string name, RawJsonWriter writer)
     {
         if (!root.TryGetProperty(utf8Name, out var value) || value.ValueKind == JsonValueKind.Null)
         {
@@ -872,10 +861,10 @@ internal static class AnthropicToOpenAiRequest
         }
 
         writer.WritePropertyName(utf8Name);
-        value.WriteTo(writer);
+        writer.WriteValue(value);
     }
 
-    private static JsonElement BlockType(JsonElement block, FieldPath path)
+    private static JsonTapeValue BlockType(JsonTapeValue block, FieldPath path)
     {
         if (block.ValueKind != JsonValueKind.Object)
         {
@@ -890,7 +879,7 @@ internal static class AnthropicToOpenAiRequest
         return type;
     }
 
-    private static JsonElement RequireString(JsonElement owner, ReadOnlySpan<byte> utf8Name, FieldPath path, string name)
+    private static JsonTapeValue RequireString(JsonTapeValue owner, ReadOnlySpan<byte> utf8Name, FieldPath path, string name)
     {
         if (!owner.TryGetProperty(utf8Name, out var value) || value.ValueKind != JsonValueKind.String)
         {

@@ -1,0 +1,154 @@
+using System.Buffers;
+using System.Text.Json;
+using LlamaGateway.Normalization;
+
+namespace LlamaGateway.Translation;
+
+/// <summary>
+/// A read-only index over one JSON document: every token's kind, its raw bytes and where its subtree ends, built in
+/// one pass of <see cref="JsonTokenizer"/> into pooled arrays. The translator reads the request through it
+/// (<see cref="JsonTapeValue"/>) and copies strings as their raw escaped bytes.
+/// Why not JsonDocument: parsing a 100 KB Claude Code body and re-escaping every string on the way out through
+/// Utf8JsonWriter cost about ten times the whole normalization pass (bench/results/). llama-server decodes the JSON
+/// before it renders the prompt, so escapes kept as the client sent them yield the same tokens.
+/// </summary>
+internal sealed class JsonTape : IDisposable
+{
+    private readonly byte[] _json;
+    private readonly int _length;
+    private Entry[] _entries;
+    private int _count;
+
+    private JsonTape(byte[] json, int length)
+    {
+        _json = json;
+        _length = length;
+        _entries = ArrayPool<Entry>.Shared.Rent(Math.Max(16, length / 16));
+    }
+
+    /// <summary>The document's root value.</summary>
+    public JsonTapeValue Root => new(this, 0);
+
+    /// <summary>True when no whitespace separates any two tokens, so a raw container copy is already compact.</summary>
+    public bool IsCompact { get; private set; } = true;
+
+    /// <summary>
+    /// Indexes <paramref name="json"/>[..<paramref name="length"/>] (which must stay unchanged while the tape is used).
+    /// Throws <see cref="JsonException"/> for invalid JSON, escaped lone surrogates included. UTF-8 is not checked.
+    /// </summary>
+    public static JsonTape Parse(byte[] json, int length, int maxDepth)
+    {
+        var tape = new JsonTape(json, length);
+        try
+        {
+            tape.Build(maxDepth);
+            return tape;
+        }
+        catch
+        {
+            tape.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        var entries = _entries;
+        _entries = [];
+        if (entries.Length > 0)
+        {
+            ArrayPool<Entry>.Shared.Return(entries);
+        }
+    }
+
+    internal JsonTokenType TypeAt(int index) => _entries[index].Type;
+
+    internal bool IsEscapedAt(int index) => _entries[index].Escaped;
+
+    /// <summary>Index just past the subtree that starts at <paramref name="index"/>.</summary>
+    internal int EndAt(int index) => _entries[index].End;
+
+    /// <summary>A string's or name's content between the quotes (escaped as written), a number's or literal's text, a container's whole text.</summary>
+    internal ReadOnlySpan<byte> ValueAt(int index) => _json.AsSpan(_entries[index].Start, _entries[index].Length);
+
+    /// <summary>The whole value as written: strings with their quotes.</summary>
+    internal ReadOnlySpan<byte> RawAt(int index)
+    {
+        ref readonly var entry = ref _entries[index];
+        return entry.Type is JsonTokenType.String or JsonTokenType.PropertyName
+            ? _json.AsSpan(entry.Start - 1, entry.Length + 2)
+            : _json.AsSpan(entry.Start, entry.Length);
+    }
+
+    private void Build(int maxDepth)
+    {
+        Span<int> open = stackalloc int[Math.Min(maxDepth, 512) + 1];
+        var depth = 0;
+        var previousEnd = 0;
+        var json = _json.AsSpan(0, _length);
+        var tokenizer = new JsonTokenizer(json, maxDepth);
+        while (tokenizer.Read())
+        {
+            var start = (int)tokenizer.TokenStartIndex;
+            if (IsCompact && start > previousEnd && HasWhitespace(json[previousEnd..start]))
+            {
+                IsCompact = false;
+            }
+
+            var type = tokenizer.TokenType;
+            switch (type)
+            {
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    open[depth++] = _count;
+                    Add(new Entry { Type = type, Start = start });
+                    previousEnd = start + 1;
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    var opened = open[--depth];
+                    _entries[opened].Length = start + 1 - _entries[opened].Start;
+                    _entries[opened].End = _count;
+                    previousEnd = start + 1;
+                    break;
+                case JsonTokenType.String or JsonTokenType.PropertyName:
+                    var length = tokenizer.ValueSpan.Length;
+                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, End = _count + 1 });
+                    previousEnd = start + length + 2;
+                    break;
+                default:
+                    var text = tokenizer.ValueSpan.Length;
+                    Add(new Entry { Type = type, Start = start, Length = text, End = _count + 1 });
+                    previousEnd = start + text;
+                    break;
+            }
+        }
+
+        if (IsCompact && previousEnd < json.Length && HasWhitespace(json[previousEnd..]))
+        {
+            IsCompact = false;
+        }
+    }
+
+    private static bool HasWhitespace(ReadOnlySpan<byte> between) => between.IndexOfAny(" \t\r\n"u8) >= 0;
+
+    private void Add(in Entry entry)
+    {
+        if (_count == _entries.Length)
+        {
+            var bigger = ArrayPool<Entry>.Shared.Rent(_entries.Length * 2);
+            _entries.AsSpan(0, _count).CopyTo(bigger);
+            ArrayPool<Entry>.Shared.Return(_entries);
+            _entries = bigger;
+        }
+
+        _entries[_count++] = entry;
+    }
+
+    private struct Entry
+    {
+        public JsonTokenType Type;
+        public bool Escaped;
+        public int Start;
+        public int Length;
+        public int End;
+    }
+}

@@ -1,0 +1,289 @@
+using System.Buffers;
+using System.Buffers.Text;
+
+namespace LlamaGateway.Translation;
+
+/// <summary>
+/// Writes compact JSON into an <see cref="IBufferWriter{T}"/>, with <see cref="System.Text.Json.Utf8JsonWriter"/>'s
+/// method names for what the translator needs, plus raw copies of values read from a <see cref="JsonTape"/>: strings
+/// keep the escapes the client wrote, so no text is decoded and re-encoded. Text the translator creates is escaped
+/// minimally (quote, backslash, control characters). Property names must be plain ASCII literals.
+/// </summary>
+internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCompact)
+{
+    private static readonly SearchValues<byte> NeedsEscaping = SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Select(b => (byte)b), (byte)'"', (byte)'\\']);
+
+    private static readonly SearchValues<byte> WhitespaceOrQuote = SearchValues.Create(" \t\r\n\""u8);
+
+    private static readonly SearchValues<byte> QuoteOrBackslash = SearchValues.Create("\"\\"u8);
+
+    private bool _needsComma;
+    private bool _inString;
+
+    public void WriteStartObject() => Open((byte)'{');
+
+    public void WriteStartArray() => Open((byte)'[');
+
+    public void WriteEndObject() => Close((byte)'}');
+
+    public void WriteEndArray() => Close((byte)']');
+
+    public void WritePropertyName(ReadOnlySpan<byte> asciiName)
+    {
+        var span = output.GetSpan(asciiName.Length + 4);
+        var at = 0;
+        if (_needsComma)
+        {
+            span[at++] = (byte)',';
+        }
+
+        span[at++] = (byte)'"';
+        asciiName.CopyTo(span[at..]);
+        at += asciiName.Length;
+        span[at++] = (byte)'"';
+        span[at++] = (byte)':';
+        output.Advance(at);
+        _needsComma = false;
+    }
+
+    public void WriteString(ReadOnlySpan<byte> asciiName, ReadOnlySpan<byte> text)
+    {
+        WritePropertyName(asciiName);
+        WriteStringValue(text);
+    }
+
+    public void WriteStringValue(ReadOnlySpan<byte> text)
+    {
+        WriteStringValueSegment(text, false);
+        WriteStringValueSegment(ReadOnlySpan<byte>.Empty, true);
+    }
+
+    /// <summary>Part of a string value: the first call opens it, <paramref name="isFinalSegment"/> closes it.</summary>
+    public void WriteStringValueSegment(ReadOnlySpan<byte> text, bool isFinalSegment)
+    {
+        OpenString();
+        WriteEscaped(text);
+        CloseStringIf(isFinalSegment);
+    }
+
+    /// <summary>A string read from the request, as part of a string value (its escapes kept).</summary>
+    public void WriteStringSegment(JsonTapeValue stringValue, bool isFinalSegment)
+    {
+        OpenString();
+        Put(stringValue.RawString);
+        CloseStringIf(isFinalSegment);
+    }
+
+    public void WriteBoolean(ReadOnlySpan<byte> asciiName, bool value)
+    {
+        WritePropertyName(asciiName);
+        Value(value ? "true"u8 : "false"u8);
+    }
+
+    public void WriteNumber(ReadOnlySpan<byte> asciiName, long value)
+    {
+        WritePropertyName(asciiName);
+        Separator();
+        var span = output.GetSpan(20);
+        Utf8Formatter.TryFormat(value, span, out var written);
+        output.Advance(written);
+        _needsComma = true;
+    }
+
+    /// <summary>A value read from the request, copied as written (containers compacted if the request was not).</summary>
+    public void WriteValue(JsonTapeValue value)
+    {
+        var raw = value.Raw;
+        if (sourceIsCompact || value.ValueKind is not (System.Text.Json.JsonValueKind.Object or System.Text.Json.JsonValueKind.Array))
+        {
+            Value(raw);
+            return;
+        }
+
+        Separator();
+        WriteCompact(raw, escapeForString: false);
+        _needsComma = true;
+    }
+
+    /// <summary>A value read from the request as the text of a string (OpenAI's tool-call <c>arguments</c>), compacted.</summary>
+    public void WriteValueAsString(JsonTapeValue value)
+    {
+        OpenString();
+        if (sourceIsCompact)
+        {
+            WriteEscaped(value.Raw);
+        }
+        else
+        {
+            WriteCompact(value.Raw, escapeForString: true);
+        }
+
+        CloseStringIf(true);
+    }
+
+    private void Open(byte bracket)
+    {
+        Separator();
+        output.GetSpan(1)[0] = bracket;
+        output.Advance(1);
+        _needsComma = false;
+    }
+
+    private void Close(byte bracket)
+    {
+        output.GetSpan(1)[0] = bracket;
+        output.Advance(1);
+        _needsComma = true;
+    }
+
+    private void Value(ReadOnlySpan<byte> raw)
+    {
+        Separator();
+        Put(raw);
+        _needsComma = true;
+    }
+
+    private void OpenString()
+    {
+        if (_inString)
+        {
+            return;
+        }
+
+        Separator();
+        Put("\""u8);
+        _inString = true;
+    }
+
+    private void CloseStringIf(bool isFinalSegment)
+    {
+        if (!isFinalSegment)
+        {
+            return;
+        }
+
+        Put("\""u8);
+        _inString = false;
+        _needsComma = true;
+    }
+
+    private void Separator()
+    {
+        if (_needsComma)
+        {
+            Put(","u8);
+            _needsComma = false;
+        }
+    }
+
+    private void Put(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty)
+        {
+            return;
+        }
+
+        bytes.CopyTo(output.GetSpan(bytes.Length));
+        output.Advance(bytes.Length);
+    }
+
+    private void WriteEscaped(ReadOnlySpan<byte> text)
+    {
+        Span<byte> unicode = stackalloc byte[6];
+        while (!text.IsEmpty)
+        {
+            var at = text.IndexOfAny(NeedsEscaping);
+            if (at < 0)
+            {
+                Put(text);
+                return;
+            }
+
+            Put(text[..at]);
+            var b = text[at];
+            ReadOnlySpan<byte> escape = b switch
+            {
+                (byte)'"' => "\\\""u8,
+                (byte)'\\' => "\\\\"u8,
+                (byte)'\n' => "\\n"u8,
+                (byte)'\r' => "\\r"u8,
+                (byte)'\t' => "\\t"u8,
+                (byte)'\b' => "\\b"u8,
+                (byte)'\f' => "\\f"u8,
+                _ => [],
+            };
+            if (escape.IsEmpty)
+            {
+                "\\u00"u8.CopyTo(unicode);
+                unicode[4] = "0123456789ABCDEF"u8[b >> 4];
+                unicode[5] = "0123456789ABCDEF"u8[b & 0xF];
+                Put(unicode);
+            }
+            else
+            {
+                Put(escape);
+            }
+
+            text = text[(at + 1)..];
+        }
+    }
+
+    /// <summary>Copies valid JSON without the whitespace between tokens (optionally escaped to sit inside a string).</summary>
+    private void WriteCompact(ReadOnlySpan<byte> json, bool escapeForString)
+    {
+        while (!json.IsEmpty)
+        {
+            var at = json.IndexOfAny(WhitespaceOrQuote);
+            if (at < 0)
+            {
+                Emit(json, escapeForString);
+                return;
+            }
+
+            if (json[at] != (byte)'"')
+            {
+                Emit(json[..at], escapeForString);
+                json = json[(at + 1)..];
+                continue;
+            }
+
+            var end = StringEnd(json, at + 1);
+            Emit(json[..(end + 1)], escapeForString);
+            json = json[(end + 1)..];
+        }
+    }
+
+    private void Emit(ReadOnlySpan<byte> json, bool escapeForString)
+    {
+        if (escapeForString)
+        {
+            WriteEscaped(json);
+        }
+        else
+        {
+            Put(json);
+        }
+    }
+
+    /// <summary>Index of the quote that closes the string whose content starts at <paramref name="from"/>.</summary>
+    private static int StringEnd(ReadOnlySpan<byte> json, int from)
+    {
+        while (true)
+        {
+            var next = json[from..].IndexOfAny(QuoteOrBackslash);
+            if (next < 0)
+            {
+                throw new System.Text.Json.JsonException("Unterminated string.");
+            }
+
+            var at = next + from;
+            if (json[at] == (byte)'"')
+            {
+                return at;
+            }
+
+            from = at + 2;
+        }
+    }
+}
