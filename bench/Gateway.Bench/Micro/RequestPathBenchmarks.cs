@@ -22,6 +22,7 @@ public class RequestPathBenchmarks
     private byte[] _normalized = [];
     private byte[][] _chunks = [];
     private PooledBuffer _output = null!;
+    private PooledBuffer _translated = null!;
     private ConversationFingerprint? _fingerprint;
     private ConversationTable _table = null!;
     private List<InstanceSlots> _pools = null!;
@@ -38,6 +39,7 @@ public class RequestPathBenchmarks
     {
         _body = OverheadBodies.Build(BodyKb * 1024, 0);
         _output = new PooledBuffer(_body.Length + 4096);
+        _translated = new PooledBuffer(_body.Length + 4096);
         RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
         _normalized = _output.WrittenSpan.ToArray();
         _fingerprint = ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
@@ -72,6 +74,7 @@ public class RequestPathBenchmarks
     public void Cleanup()
     {
         _output.Dispose();
+        _translated.Dispose();
         _table.Dispose();
     }
 
@@ -118,6 +121,20 @@ public class RequestPathBenchmarks
 
         translator.OnDone(_output);
         return _output.WrittenCount;
+    }
+
+    [Benchmark(Description = "Shape check (reference)")]
+    public bool ShapeCheck() => LlamaGateway.Reliability.RequestShapeCheck.Check(_normalized, ApiRoute.Messages) is null;
+
+    /// <summary>All CPU work on the request before YARP sends it: decision, shape check and translation.</summary>
+    [Benchmark(Description = "Whole request path: decision + shape check + translate (reference)")]
+    public int WholeRequestPath()
+    {
+        var choice = WholeDecision();
+        LlamaGateway.Reliability.RequestShapeCheck.Check(_output.WrittenSpan, ApiRoute.Messages);
+        _translated.Clear();
+        AnthropicToOpenAiRequest.Translate(_output.WrittenSpan, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
+        return _translated.WrittenCount;
     }
 
     [Benchmark(Description = "Translate request to chat completions (reference)")]
