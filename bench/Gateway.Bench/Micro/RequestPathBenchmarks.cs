@@ -133,7 +133,7 @@ public class RequestPathBenchmarks
         var choice = WholeDecision();
         LlamaGateway.Reliability.RequestShapeCheck.Check(_output.WrittenSpan, ApiRoute.Messages);
         _translated.Clear();
-        AnthropicToOpenAiRequest.Translate(_output.WrittenSpan, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
+        AnthropicToOpenAiRequest.Translate(_output.WrittenMemory, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
         return _translated.WrittenCount;
     }
 

@@ -142,6 +142,13 @@ internal sealed class ConversationTable : IDisposable
             _bySession[record.SessionId] = record;
         }
 
+        // A tracked record only needs its sliding expiry refreshed (a read does that); Set would replace the entry and
+        // queue an eviction callback on every turn.
+        if (_cache.TryGetValue(record.Id, out _))
+        {
+            return;
+        }
+
         var entryOptions = new MemoryCacheEntryOptions
         {
             Size = 1,

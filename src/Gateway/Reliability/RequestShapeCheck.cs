@@ -298,7 +298,7 @@ internal static class RequestShapeCheck
     /// </summary>
     private ref struct NameSet(ReadOnlySpan<byte> body)
     {
-        private const int Inline = 8;
+        private const int Inline = 16;
         private readonly ReadOnlySpan<byte> _body = body;
         private InlineNames _names;
         private int _count;

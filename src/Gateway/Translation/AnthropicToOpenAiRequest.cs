@@ -14,17 +14,30 @@ namespace LlamaGateway.Translation;
 /// </remarks>
 internal static class AnthropicToOpenAiRequest
 {
-    public static TranslationOutcome Translate(ReadOnlySpan<byte> anthropicBody, in ChatRequestSettings settings, IBufferWriter<byte> output)
+    /// <summary>
+    /// Writes the chat-completions body to <paramref name="output"/>. On failure (the outcome says why, naming the
+    /// field) <paramref name="output"/> may hold a partial body and must be discarded.
+    /// </summary>
+    public static TranslationOutcome Translate(ReadOnlyMemory<byte> anthropicBody, in ChatRequestSettings settings, IBufferWriter<byte> output)
     {
-        var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, anthropicBody.Length));
+        // Escaped lone surrogates (JSON.stringify writes them for broken text) are rejected by the tokenizer, so a body
+        // with any is translated from a copy where they became U+FFFD; the usual body is read in place.
+        byte[]? copy = null;
+        var source = anthropicBody;
+        if (JsonText.HasLoneSurrogateEscape(anthropicBody.Span))
+        {
+            copy = ArrayPool<byte>.Shared.Rent(anthropicBody.Length);
+            anthropicBody.Span.CopyTo(copy);
+            JsonText.ReplaceLoneSurrogateEscapes(copy.AsSpan(0, anthropicBody.Length));
+            source = copy.AsMemory(0, anthropicBody.Length);
+        }
+
         try
         {
-            anthropicBody.CopyTo(copy);
-            JsonText.ReplaceLoneSurrogateEscapes(copy.AsSpan(0, anthropicBody.Length));
             JsonTape tape;
             try
             {
-                tape = JsonTape.Parse(copy, anthropicBody.Length, JsonText.DocumentOptions.MaxDepth);
+                tape = JsonTape.Parse(source, JsonText.DocumentOptions.MaxDepth);
             }
             catch (JsonException e)
             {
@@ -32,26 +45,24 @@ internal static class AnthropicToOpenAiRequest
             }
 
             using (tape)
-            using (var buffer = new PooledBuffer(anthropicBody.Length + 1024))
             {
-                bool stream;
-                string model;
                 try
                 {
-                    WriteRequest(tape.Root, settings, new RawJsonWriter(buffer, tape.IsCompact), out stream, out model);
+                    WriteRequest(tape.Root, settings, new RawJsonWriter(output, tape.IsCompact), out var stream, out var model);
+                    return new TranslationOutcome(true, null, stream, model);
                 }
                 catch (TranslationException e)
                 {
                     return TranslationOutcome.Fail(e.Message);
                 }
-
-                output.Write(buffer.WrittenSpan);
-                return new TranslationOutcome(true, null, stream, model);
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(copy);
+            if (copy is not null)
+            {
+                ArrayPool<byte>.Shared.Return(copy);
+            }
         }
     }
 

@@ -14,16 +14,14 @@ namespace LlamaGateway.Translation;
 /// </summary>
 internal sealed class JsonTape : IDisposable
 {
-    private readonly byte[] _json;
-    private readonly int _length;
+    private readonly ReadOnlyMemory<byte> _json;
     private Entry[] _entries;
     private int _count;
 
-    private JsonTape(byte[] json, int length)
+    private JsonTape(ReadOnlyMemory<byte> json)
     {
         _json = json;
-        _length = length;
-        _entries = ArrayPool<Entry>.Shared.Rent(Math.Max(16, length / 16));
+        _entries = ArrayPool<Entry>.Shared.Rent(Math.Max(16, json.Length / 16));
     }
 
     /// <summary>The document's root value.</summary>
@@ -33,12 +31,12 @@ internal sealed class JsonTape : IDisposable
     public bool IsCompact { get; private set; } = true;
 
     /// <summary>
-    /// Indexes <paramref name="json"/>[..<paramref name="length"/>] (which must stay unchanged while the tape is used).
+    /// Indexes <paramref name="json"/> (which must stay unchanged while the tape is used).
     /// Throws <see cref="JsonException"/> for invalid JSON, escaped lone surrogates included. UTF-8 is not checked.
     /// </summary>
-    public static JsonTape Parse(byte[] json, int length, int maxDepth)
+    public static JsonTape Parse(ReadOnlyMemory<byte> json, int maxDepth)
     {
-        var tape = new JsonTape(json, length);
+        var tape = new JsonTape(json);
         try
         {
             tape.Build(maxDepth);
@@ -69,15 +67,15 @@ internal sealed class JsonTape : IDisposable
     internal int EndAt(int index) => _entries[index].End;
 
     /// <summary>A string's or name's content between the quotes (escaped as written), a number's or literal's text, a container's whole text.</summary>
-    internal ReadOnlySpan<byte> ValueAt(int index) => _json.AsSpan(_entries[index].Start, _entries[index].Length);
+    internal ReadOnlySpan<byte> ValueAt(int index) => _json.Span.Slice(_entries[index].Start, _entries[index].Length);
 
     /// <summary>The whole value as written: strings with their quotes.</summary>
     internal ReadOnlySpan<byte> RawAt(int index)
     {
         ref readonly var entry = ref _entries[index];
         return entry.Type is JsonTokenType.String or JsonTokenType.PropertyName
-            ? _json.AsSpan(entry.Start - 1, entry.Length + 2)
-            : _json.AsSpan(entry.Start, entry.Length);
+            ? _json.Span.Slice(entry.Start - 1, entry.Length + 2)
+            : _json.Span.Slice(entry.Start, entry.Length);
     }
 
     private void Build(int maxDepth)
@@ -85,7 +83,7 @@ internal sealed class JsonTape : IDisposable
         Span<int> open = stackalloc int[Math.Min(maxDepth, 512) + 1];
         var depth = 0;
         var previousEnd = 0;
-        var json = _json.AsSpan(0, _length);
+        var json = _json.Span;
         var tokenizer = new JsonTokenizer(json, maxDepth);
         while (tokenizer.Read())
         {

@@ -110,6 +110,57 @@ internal static class JsonText
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="ReplaceLoneSurrogateEscapes"/> would change anything. Looks only at "\u" sequences (most
+    /// bodies have none or few), where a full scan would stop at every "\n".
+    /// </summary>
+    public static bool HasLoneSurrogateEscape(ReadOnlySpan<byte> json)
+    {
+        var at = 0;
+        while (true)
+        {
+            var found = json[at..].IndexOf("\\u"u8);
+            if (found < 0)
+            {
+                return false;
+            }
+
+            at += found;
+            if (!StartsEscape(json, at) || !TryReadHex(json, at + 2, out var unit))
+            {
+                at += 2;
+                continue;
+            }
+
+            if (unit is >= 0xD800 and <= 0xDBFF
+                && at + 11 < json.Length && json[at + 6] == (byte)'\\' && json[at + 7] == (byte)'u'
+                && TryReadHex(json, at + 8, out var low) && low is >= 0xDC00 and <= 0xDFFF)
+            {
+                at += 12;
+                continue;
+            }
+
+            if (unit is >= 0xD800 and <= 0xDFFF)
+            {
+                return true;
+            }
+
+            at += 6;
+        }
+    }
+
+    /// <summary>True when the backslash at <paramref name="at"/> starts an escape (is not itself escaped).</summary>
+    private static bool StartsEscape(ReadOnlySpan<byte> json, int at)
+    {
+        var count = 0;
+        while (at - count - 1 >= 0 && json[at - count - 1] == (byte)'\\')
+        {
+            count++;
+        }
+
+        return count % 2 == 0;
+    }
+
     private static bool TryReadHex(ReadOnlySpan<byte> json, int at, out int value)
     {
         value = 0;

@@ -115,7 +115,7 @@ public sealed class JsonTapeTests
     private static JsonTape Parse(string json)
     {
         var bytes = Encoding.UTF8.GetBytes(json);
-        return JsonTape.Parse(bytes, bytes.Length, 64);
+        return JsonTape.Parse(bytes, 64);
     }
 }
 
@@ -132,5 +132,27 @@ internal static class JsonTapeEnumeratorExtensions
         }
 
         throw new InvalidOperationException("too few items");
+    }
+}
+
+public sealed class JsonTextTests
+{
+    [Theory]
+    [InlineData("""{"a":"plain \n text"}""", false)]
+    [InlineData("""{"a":"\ud83d\ude00 pair"}""", false)]
+    [InlineData("""{"a":"\u00e9 not a surrogate"}""", false)]
+    [InlineData("""{"a":"escaped backslash \\ud800"}""", false)]
+    [InlineData("""{"a":"lone high \ud800 x"}""", true)]
+    [InlineData("""{"a":"lone low \udc00"}""", true)]
+    [InlineData("""{"a":"high at the end \uD83D"}""", true)]
+    [InlineData("""{"a":"two backslashes then escape \\\ud800"}""", true)]
+    public void HasLoneSurrogateEscape_AgreesWithTheReplacement(string json, bool expected)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var replaced = (byte[])bytes.Clone();
+        JsonText.ReplaceLoneSurrogateEscapes(replaced);
+
+        Assert.Equal(expected, JsonText.HasLoneSurrogateEscape(bytes));
+        Assert.Equal(expected, !replaced.AsSpan().SequenceEqual(bytes));
     }
 }
