@@ -99,9 +99,11 @@ internal sealed class SavedStateIndex
                 return SaveReservation.Skip($"~{Mib(estimate)} MiB, more than MaxDiskMiB {options.MaxDiskMiB}", countAsSkipped: true);
             }
 
+            // A file that holds nothing usable (a failed write, a refused restore) is reused before a new name is
+            // taken: it costs nothing and keeps the number of files on llama-server's disk down.
+            var empty = _files.Find(f => f.Content is null && IsFree(f) && Fits(f, estimate, budget));
             var target = superseded is not null && Fits(superseded, estimate, budget) ? superseded
-                : Fits(null, estimate, budget) ? NewFile()
-                : LeastRecentlyUsedThatFits(estimate, budget);
+                : empty ?? (Fits(null, estimate, budget) ? NewFile() : LeastRecentlyUsedThatFits(estimate, budget));
             if (target is null)
             {
                 _skipped++;

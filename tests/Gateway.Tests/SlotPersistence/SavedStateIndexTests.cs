@@ -196,6 +196,18 @@ public sealed class SavedStateIndexTests
     }
 
     [Fact]
+    public void ReserveSave_AfterFailedSave_ReusesTheEmptyFileBeforeTakingANewName()
+    {
+        var failed = _index.ReserveSave(State("a", 3, 2_000), Options(), ++_now).File!;
+        _index.AbandonSave(failed, 0, mayHaveWritten: true, failed: true);
+
+        var next = Save(State("b", 3, 2_000));
+
+        Assert.Same(failed, next);
+        Assert.Equal(1, _index.Statistics(Options()).FileNames);
+    }
+
+    [Fact]
     public void ReserveRestore_FileBeingWritten_IsNotOffered()
     {
         var reservation = _index.ReserveSave(State("a", 3, 2_000), Options(), ++_now);
