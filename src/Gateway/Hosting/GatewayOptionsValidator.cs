@@ -50,6 +50,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
             {
                 errors.Add($"{key}:MaxOutputTokens must be positive, got {upstream.MaxOutputTokens}");
             }
+
+            ValidateSlotSave(errors, key, upstream);
         }
 
         if (!Enum.TryParse<BillingHeaderMode>(options.Normalization.BillingHeader, ignoreCase: true, out _))
@@ -127,6 +129,31 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
             {
                 errors.Add(ex.Message);
             }
+        }
+    }
+
+    private static void ValidateSlotSave(List<string> errors, string upstreamKey, UpstreamOptions upstream)
+    {
+        var key = upstreamKey + ":SlotSave";
+        var slotSave = upstream.SlotSave;
+        if (slotSave.MaxDiskMiB is < 1 or > 16L * 1024 * 1024)
+        {
+            errors.Add($"{key}:MaxDiskMiB must be between 1 and 16777216 (16 TiB), got {slotSave.MaxDiskMiB}; it bounds the disk the gateway's slot files use in llama-server's --slot-save-path directory");
+        }
+
+        if (slotSave.MinTokens is < 1 or > 10_000_000)
+        {
+            errors.Add($"{key}:MinTokens must be between 1 and 10000000, got {slotSave.MinTokens}; states smaller than this are not saved");
+        }
+
+        if (!(slotSave.TimeoutSeconds >= 0.1 && slotSave.TimeoutSeconds <= 3600))
+        {
+            errors.Add($"{key}:TimeoutSeconds must be between 0.1 and 3600 seconds, got {slotSave.TimeoutSeconds}");
+        }
+
+        if (slotSave.Enabled && !string.Equals(upstream.Dialect, "openai", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{key}:Enabled needs {upstreamKey}:Dialect \"openai\": only there are requests pinned to a slot (id_slot) that can be saved and restored");
         }
     }
 

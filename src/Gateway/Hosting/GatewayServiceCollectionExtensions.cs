@@ -5,6 +5,7 @@ using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
+using LlamaGateway.SlotPersistence;
 using LlamaGateway.Status;
 using LlamaGateway.Upstreams;
 using LlamaGateway.Usage;
@@ -55,6 +56,16 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamCallPipelines>();
         services.AddSingleton<UpstreamMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamMonitor>());
+        // Slot save/restore: a save of a big state takes seconds, so each call has its own timeout (SlotSave:TimeoutSeconds).
+        services.AddHttpClient(SlotStateClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                UseProxy = false,
+                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+            });
+        services.AddSingleton<SavedStateCatalog>();
+        services.AddSingleton<SlotStateClient>();
+        services.AddSingleton<SlotHandover>();
         services.AddSingleton<UpstreamHttpClient>();
         services.AddSingleton<RequestBodyReader>();
         services.AddSingleton<ConversationTable>();

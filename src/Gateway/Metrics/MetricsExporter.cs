@@ -14,7 +14,8 @@ internal sealed class MetricsExporter(
     SlotRouter router,
     UpstreamRegistry registry,
     ConversationTable conversations,
-    ApiKeyStore keys)
+    ApiKeyStore keys,
+    SlotPersistence.SavedStateCatalog savedStates)
 {
     private static readonly UsageCounters EmptyCounters = new();
 
@@ -92,6 +93,8 @@ internal sealed class MetricsExporter(
             writer.Sample("gateway_upstream_prefill_tokens_per_second", Math.Round(instance.PrefillTokensPerSecond, 3), ("instance", instance.Name));
         }
 
+        SlotSave(writer);
+
         writer.Family("gateway_queue_length", "gauge", "Requests waiting in the gateway for a slot.");
         writer.Sample("gateway_queue_length", snapshot.QueueLength);
 
@@ -102,6 +105,43 @@ internal sealed class MetricsExporter(
         writer.Sample("gateway_open", keySet.IsOpen ? 1 : 0);
 
         return writer.ToString();
+    }
+
+    /// <summary>Slot save/restore counters of the instances that have it enabled (no families when none has).</summary>
+    private void SlotSave(PrometheusWriter writer)
+    {
+        var enabled = new List<(string Instance, SlotPersistence.SlotSaveStatistics Statistics)>();
+        foreach (var instance in registry.Instances)
+        {
+            if (savedStates.For(instance) is { } index)
+            {
+                enabled.Add((instance.Name, index.Statistics(instance.Options.SlotSave)));
+            }
+        }
+
+        if (enabled.Count == 0)
+        {
+            return;
+        }
+
+        void Family(string name, string type, string help, Func<SlotPersistence.SlotSaveStatistics, long> value)
+        {
+            writer.Family(name, type, help);
+            foreach (var (instance, statistics) in enabled)
+            {
+                writer.Sample(name, value(statistics), ("instance", instance));
+            }
+        }
+
+        Family("gateway_slot_saves_total", "counter", "Slot states saved to llama-server's --slot-save-path before their slot went to another conversation.", s => s.Saves);
+        Family("gateway_slot_save_failures_total", "counter", "Slot saves that failed (the request went on without).", s => s.SaveFailures);
+        Family("gateway_slot_save_written_bytes_total", "counter", "Bytes llama-server wrote for slot saves.", s => s.BytesWritten);
+        Family("gateway_slot_save_skipped_total", "counter", "Slot states not saved because they did not fit SlotSave:MaxDiskMiB.", s => s.Skipped);
+        Family("gateway_slot_restores_total", "counter", "Saved slot states restored for a returning conversation.", s => s.Restores);
+        Family("gateway_slot_restore_failures_total", "counter", "Slot restores that failed (the prompt was computed from scratch).", s => s.RestoreFailures);
+        Family("gateway_slot_restored_tokens_total", "counter", "Tokens restored from slot files instead of re-computed.", s => s.TokensRestored);
+        Family("gateway_slot_save_disk_bytes", "gauge", "Bytes the gateway's slot files take in the save directory, as far as known.", s => s.BytesOnDisk);
+        Family("gateway_slot_save_supported", "gauge", "0 after the instance answered that it cannot save slots (no --slot-save-path), else 1.", s => s.Supported ? 1 : 0);
     }
 
     private static string Index(int slot) => slot.ToString(CultureInfo.InvariantCulture);

@@ -5,6 +5,7 @@ using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
+using LlamaGateway.SlotPersistence;
 using LlamaGateway.Translation;
 using LlamaGateway.Usage;
 
@@ -12,12 +13,13 @@ namespace LlamaGateway.Pipeline;
 
 /// <summary>
 /// The one pipeline every model request takes, in order:
-/// read + normalize -> identify the conversation -> choose (instance, slot) -> translate -> forward and stream -> account.
+/// read + normalize -> identify the conversation -> choose (instance, slot) -> translate -> (save/restore the slot) -> forward and stream -> account.
 /// </summary>
 internal sealed class ModelRequestHandler(
     RequestBodyReader bodyReader,
     ConversationTable conversations,
     SlotRouter router,
+    SlotHandover handover,
     UpstreamForwarder forwarder,
     UsageLedger ledger,
     GatewayShutdown shutdown,
@@ -137,6 +139,14 @@ internal sealed class ModelRequestHandler(
             {
                 request.Fail(ApiErrorKind.InvalidRequest, buildError);
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Invalid request body: {buildError}");
+                return;
+            }
+
+            // With SlotSave on: save the state this request evicts, restore the conversation's own saved state.
+            await handover.PrepareAsync(request, routeCancel.Token);
+            if (http.RequestAborted.IsCancellationRequested)
+            {
+                request.Fail(ApiErrorKind.Internal, "client disconnected");
                 return;
             }
 

@@ -10,8 +10,9 @@ using Polly.Timeout;
 namespace LlamaGateway.Reliability;
 
 /// <summary>
-/// One Polly pipeline per instance for the gateway's own calls to it (health probes, discovery, and slot save/restore
-/// when those come): retry with exponential backoff and jitter around a circuit breaker around a per-attempt timeout.
+/// One Polly pipeline per instance for the gateway's own calls to it (health probes and discovery; slot save/restore
+/// calls only consult its circuit, see <c>SlotStateClient</c>): retry with exponential backoff and jitter around a
+/// circuit breaker around a per-attempt timeout.
 /// The breaker is shared by all such calls to one instance, so once a server stops answering they fail at once instead
 /// of each waiting out its timeouts. Forwarded client requests never go through here: they are retried only before
 /// anything reached the upstream (see <c>ModelRequestHandler</c>).

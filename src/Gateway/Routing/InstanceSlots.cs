@@ -24,6 +24,9 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
 
     public int SlotlessInFlight { get; set; }
 
+    /// <summary>The instance's saved slot states (<c>SlotSave</c> enabled), so the chooser counts what a restore would reuse; else null.</summary>
+    public SlotPersistence.SavedStateIndex? SavedStates { get; set; }
+
     /// <summary>Whether a request on this instance can be pinned with id_slot (only the OpenAI dialect honours it).</summary>
     public bool CanPin => Instance.Dialect == ApiDialect.OpenAi;
 

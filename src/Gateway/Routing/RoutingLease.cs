@@ -23,8 +23,23 @@ internal sealed class RoutingLease : IDisposable
     /// <summary>The llama-server slot (<c>id_slot</c>) the request is pinned to, or null for the server's choice.</summary>
     public int? Slot { get; }
 
-    /// <summary>Why this slot was chosen (for logs and the dashboard), e.g. "own-slot", "prefix-match", "lru".</summary>
-    public string Reason { get; }
+    /// <summary>
+    /// Why this slot was chosen (for logs and the dashboard), e.g. "own-slot", "prefix-match", "lru", with what was
+    /// done to the slot before forwarding appended ("evict-least-valuable+saved+restored").
+    /// </summary>
+    public string Reason { get; private set; }
+
+    /// <summary>What the router believed the pinned slot held when it was leased (null: nothing known, or not pinned).</summary>
+    public SlotContent? Held { get; init; }
+
+    /// <summary>The instance's measured tokens per canonical character at lease time, to size <see cref="Held"/>'s reuse.</summary>
+    public double TokensPerChar { get; init; } = SlotChooser.DefaultTokensPerChar;
+
+    /// <summary>The router's state of the leased slot; only the router touches it, under its lock.</summary>
+    internal SlotState? SlotState { get; init; }
+
+    /// <summary>Records a step taken on the slot before the request was forwarded (e.g. "saved", "restored").</summary>
+    public void AddStep(string step) => Reason = Reason + "+" + step;
 
     public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke(this);
 }

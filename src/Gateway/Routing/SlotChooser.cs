@@ -54,6 +54,9 @@ internal static class SlotChooser
             var speed = PrefillSpeed(pool, options);
             var tokensPerChar = TokensPerChar(pool);
             var load = pool.BusyCount();
+
+            // A saved state of this conversation on this instance can be restored into any of its slots.
+            var restore = pool.SavedStates is { } saved && fingerprint is not null ? saved.Restorable(fingerprint, tokensPerChar) : default;
             foreach (var slot in pool.Slots)
             {
                 if (slot.SideLane)
@@ -73,6 +76,14 @@ internal static class SlotChooser
                 }
 
                 var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
+                if (restore.Tokens > 0 && restore.Tokens >= ReusableTokens(slot, fingerprint, tokensPerChar) + pool.Instance.Options.SlotSave.MinTokens)
+                {
+                    // The slot save/restore stage restores it when it reuses clearly more than the slot holds.
+                    var total = (fingerprint?.PromptChars ?? 0) * tokensPerChar;
+                    var restoreSpeed = restore.TokensPerSecond > 0 ? restore.TokensPerSecond : speed * SlotPersistence.SavedStateIndex.AssumedRestoreSpeedup;
+                    cost = Math.Min(cost, (Math.Max(0, total - restore.Tokens) / speed) + (restore.Tokens / restoreSpeed));
+                }
+
                 if (slot.ConversationId is not null && slot.ConversationId != conversation?.Id)
                 {
                     cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency);
@@ -177,16 +188,23 @@ internal static class SlotChooser
     }
 
     /// <summary>Tokens of the request that <paramref name="slot"/>'s cache already holds.</summary>
-    public static double ReusableTokens(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar)
+    public static double ReusableTokens(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar) =>
+        ReusableTokens(slot.HoldsAnything, slot.PrefixKey, slot.Chain, fingerprint, tokensPerChar);
+
+    /// <summary>Tokens of the request that a slot holding <paramref name="content"/> already has.</summary>
+    public static double ReusableTokens(SlotContent content, ConversationFingerprint? fingerprint, double tokensPerChar) =>
+        ReusableTokens(true, content.PrefixKey, content.Chain, fingerprint, tokensPerChar);
+
+    private static double ReusableTokens(bool holdsAnything, ulong prefixKey, ulong[] chain, ConversationFingerprint? fingerprint, double tokensPerChar)
     {
-        if (fingerprint is null || !slot.HoldsAnything || slot.PrefixKey != fingerprint.PrefixKey)
+        if (fingerprint is null || !holdsAnything || prefixKey != fingerprint.PrefixKey)
         {
             return 0;
         }
 
         var shared = 0;
-        var limit = Math.Min(slot.Chain.Length, fingerprint.Chain.Length);
-        while (shared < limit && slot.Chain[shared] == fingerprint.Chain[shared])
+        var limit = Math.Min(chain.Length, fingerprint.Chain.Length);
+        while (shared < limit && chain[shared] == fingerprint.Chain[shared])
         {
             shared++;
         }

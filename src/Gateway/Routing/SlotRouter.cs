@@ -22,15 +22,18 @@ internal sealed class SlotRouter
     private readonly TimeProvider _time;
     private readonly Dictionary<InstanceSlots, int> _generations = new(ReferenceEqualityComparer.Instance);
     private readonly ILogger<SlotRouter>? _logger;
+    private readonly SlotPersistence.SavedStateCatalog? _savedStates;
     private IReadOnlyList<UpstreamInstance>? _syncedFrom;
     private List<InstanceSlots> _pool = [];
 
-    public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time, ILogger<SlotRouter>? logger = null)
+    public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time, ILogger<SlotRouter>? logger = null,
+        SlotPersistence.SavedStateCatalog? savedStates = null)
     {
         _registry = registry;
         _options = options;
         _time = time;
         _logger = logger;
+        _savedStates = savedStates;
     }
 
     /// <summary>Configured instances right now (bounds the pipeline's retries on connect failures).</summary>
@@ -239,6 +242,7 @@ internal sealed class SlotRouter
         {
             pool.EnsureShape(sideLanes);
             ForgetIfRestarted(pool);
+            pool.SavedStates = _savedStates?.For(pool.Instance);
         }
     }
 
@@ -389,7 +393,37 @@ internal sealed class SlotRouter
             conversation.Slot = slot.Index;
         }
 
-        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now));
+        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now))
+        {
+            Held = pool.CanPin ? slot.Capture() : null,
+            TokensPerChar = SlotChooser.TokensPerChar(pool),
+            SlotState = slot,
+        };
+    }
+
+    /// <summary>
+    /// The leased slot's content was replaced before the request ran (a saved state restored into it, or a failed
+    /// restore that left it empty): what it holds now is what a request that never reaches the upstream leaves behind,
+    /// and what the next routing decision must see.
+    /// </summary>
+    public void SlotNowHolds(RoutingLease lease, SlotContent? content)
+    {
+        lock (_gate)
+        {
+            if (lease.SlotState is not { Busy: true } slot)
+            {
+                return;
+            }
+
+            if (content is null)
+            {
+                slot.Forget();
+            }
+            else
+            {
+                slot.Load(content, _time.GetTimestamp());
+            }
+        }
     }
 
     private void Release(InstanceSlots pool, SlotState slot, SlotWaiter waiter, long started)

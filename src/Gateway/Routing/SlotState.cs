@@ -54,6 +54,23 @@ internal sealed class SlotState(int index)
         LastUsed = now;
     }
 
+    /// <summary>A copy of what the slot holds, or null when nothing is known.</summary>
+    public SlotContent? Capture() =>
+        HoldsAnything ? new SlotContent(PrefixKey, Chain, ChainChars, PrefixChars, CachedTokens, ConversationId, User) : null;
+
+    /// <summary>The slot now holds <paramref name="content"/> (restored from a saved slot file).</summary>
+    public void Load(SlotContent content, long now)
+    {
+        PrefixKey = content.PrefixKey;
+        Chain = content.Chain;
+        ChainChars = content.ChainChars;
+        PrefixChars = content.PrefixChars;
+        CachedTokens = content.CachedTokens;
+        ConversationId = content.ConversationId;
+        User = content.User;
+        LastUsed = now;
+    }
+
     public void Forget()
     {
         PrefixKey = 0;

@@ -328,9 +328,20 @@ section.panel h2.sub-h { margin-top: 18px; }
         el("span", { class: "chip" }, i.busySlots + "/" + i.slotCount + " slots busy"),
         el("span", { class: "chip" }, i.queued + " queued"),
         el("span", { class: "chip" }, i.prefillTokensPerSecond > 0 ? Math.round(i.prefillTokensPerSecond).toLocaleString("en-US") + " tok/s prefill" : "prefill speed not measured yet"),
+        i.slotSave ? slotSaveChip(i.slotSave) : null,
         el("span", { class: "muted" }, i.baseUrl)),
       i.lastError ? el("div", { class: "error-text" }, "Last error: " + i.lastError) : null,
       el("div", { class: "slots" }, i.slots.map(slotTile)))));
+  }
+
+  function slotSaveChip(v) {
+    const mib = (bytes) => (bytes / 1048576).toLocaleString("en-US", { maximumFractionDigits: 1 });
+    if (!v.supported) {
+      return el("span", { class: "chip", title: v.unsupportedReason || "" }, "slot save unsupported (start llama-server with --slot-save-path)");
+    }
+    return el("span", { class: "chip", title: int(v.tokensRestored) + " tokens restored; " + int(v.saveFailures) + " failed saves, " + int(v.restoreFailures) +
+        " failed restores, " + int(v.skipped) + " not saved (disk budget)" },
+      "slot save: " + int(v.saves) + " saved, " + int(v.restores) + " restored, " + int(v.files) + " files, " + mib(v.bytesOnDisk) + " of " + mib(v.maxDiskBytes) + " MiB");
   }
 
   function slotTile(slot) {

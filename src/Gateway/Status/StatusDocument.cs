@@ -54,7 +54,24 @@ internal sealed record StatusInstance(
     int Queued,
     double PrefillTokensPerSecond,
     double AverageHoldSeconds,
+    StatusSlotSave? SlotSave,
     IReadOnlyList<StatusSlot> Slots);
+
+/// <summary>Slot save/restore on one instance (<c>SlotSave</c> enabled); counters since start-up.</summary>
+internal sealed record StatusSlotSave(
+    bool Supported,
+    string? UnsupportedReason,
+    int Files,
+    long BytesOnDisk,
+    long MaxDiskBytes,
+    long Saves,
+    long SaveFailures,
+    long BytesWritten,
+    long Skipped,
+    long Restores,
+    long RestoreFailures,
+    long TokensRestored,
+    long BytesRead);
 
 internal sealed record StatusSlot(
     int Index,

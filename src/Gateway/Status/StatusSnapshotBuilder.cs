@@ -21,6 +21,7 @@ internal sealed class StatusSnapshotBuilder(
     UsageTimeSeries series,
     ApiKeyStore keys,
     UserConcurrencyLimiter limiter,
+    SlotPersistence.SavedStateCatalog savedStates,
     IOptionsMonitor<GatewayOptions> options,
     TimeProvider time)
 {
@@ -69,7 +70,7 @@ internal sealed class StatusSnapshotBuilder(
             busy += instanceBusy;
             instances.Add(new StatusInstance(instance.Name, instance.DestinationPrefix, instance.Dialect == Pipeline.ApiDialect.OpenAi ? "openai" : "anthropic",
                 instance.IsHealthy, instance.LastError, instance.ModelName, instance.SlotCount, instanceBusy, state?.Queued ?? 0,
-                Math.Round(state?.PrefillTokensPerSecond ?? 0, 1), Math.Round(state?.AverageHoldSeconds ?? 0, 2), slotRows));
+                Math.Round(state?.PrefillTokensPerSecond ?? 0, 1), Math.Round(state?.AverageHoldSeconds ?? 0, 2), SlotSave(instance), slotRows));
         }
 
         var conversationRows = tracked
@@ -101,6 +102,18 @@ internal sealed class StatusSnapshotBuilder(
                 .Select(e => new StatusError(e.At, e.Route, e.Status, e.Kind, e.Message, e.User, e.Upstream)).ToList(),
             Series());
         return document;
+    }
+
+    private StatusSlotSave? SlotSave(UpstreamInstance instance)
+    {
+        if (savedStates.For(instance) is not { } index)
+        {
+            return null;
+        }
+
+        var s = index.Statistics(instance.Options.SlotSave);
+        return new StatusSlotSave(s.Supported, s.UnsupportedReason, s.Files, s.BytesOnDisk, s.BudgetBytes, s.Saves, s.SaveFailures, s.BytesWritten,
+            s.Skipped, s.Restores, s.RestoreFailures, s.TokensRestored, s.BytesRead);
     }
 
     private static InstanceRoutingSnapshot? FindRouting(RoutingSnapshot routing, string name)

@@ -2,7 +2,8 @@ namespace LlamaGateway.Upstreams;
 
 /// <summary>
 /// <c>Gateway:Health</c>: how instances are checked (actively by probes, passively by what real requests see) and how
-/// the gateway's own calls to them (probes, discovery, slot save/restore) are retried and broken off.
+/// the gateway's own calls to them (probes, discovery) are retried and broken off. Slot save/restore calls are skipped
+/// while that circuit is open but have their own timeout (<c>SlotSave:TimeoutSeconds</c>) and no retries.
 /// </summary>
 internal sealed class HealthOptions
 {

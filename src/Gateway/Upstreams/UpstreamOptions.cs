@@ -26,5 +26,8 @@ internal sealed class UpstreamOptions
     /// <summary>Clamp for a request's max_tokens; Claude Code asks for 128,000 which a small server may not want.</summary>
     public int? MaxOutputTokens { get; set; }
 
+    /// <summary>Saving slot states to llama-server's <c>--slot-save-path</c> and restoring them (off by default).</summary>
+    public SlotPersistence.SlotSaveOptions SlotSave { get; set; } = new();
+
     internal ApiDialect ParsedDialect => string.Equals(Dialect, "anthropic", StringComparison.OrdinalIgnoreCase) ? ApiDialect.Anthropic : ApiDialect.OpenAi;
 }

@@ -76,5 +76,6 @@ internal sealed class UpstreamRegistry : IDisposable
         && a.Slots == b.Slots
         && string.Equals(a.Dialect, b.Dialect, StringComparison.OrdinalIgnoreCase)
         && a.ApiKey == b.ApiKey
-        && a.MaxOutputTokens == b.MaxOutputTokens;
+        && a.MaxOutputTokens == b.MaxOutputTokens
+        && a.SlotSave.SameAs(b.SlotSave);
 }
