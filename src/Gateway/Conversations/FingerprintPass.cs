@@ -58,7 +58,7 @@ internal ref struct FingerprintPass
 
     public FingerprintPass(ReadOnlySpan<byte> body, ApiRoute route)
     {
-        _unescapeArray = ArrayPool<byte>.Shared.Rent(body.Length + JsonTokenizer.UnescapeSlack);
+        _unescapeArray = BodyBufferPool.Bytes.Rent(body.Length + JsonTokenizer.UnescapeSlack);
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth, _unescapeArray);
         _route = route;
         _links = ArrayPool<ulong>.Shared.Rent(32);
@@ -177,7 +177,7 @@ internal ref struct FingerprintPass
         _canonical.Dispose();
         ArrayPool<ulong>.Shared.Return(_links);
         ArrayPool<int>.Shared.Return(_linkChars);
-        ArrayPool<byte>.Shared.Return(_unescapeArray);
+        BodyBufferPool.Bytes.Return(_unescapeArray);
     }
 
     private readonly ulong PrefixKey()

@@ -1,4 +1,5 @@
 using System.Buffers;
+using LlamaGateway.Pipeline;
 using System.Text.Json;
 
 namespace LlamaGateway.Normalization;
@@ -71,7 +72,7 @@ internal struct ScratchBuffer : IDisposable
     {
         if (_array is not null)
         {
-            ArrayPool<byte>.Shared.Return(_array);
+            BodyBufferPool.Bytes.Return(_array);
             _array = null;
             _length = 0;
         }
@@ -85,11 +86,11 @@ internal struct ScratchBuffer : IDisposable
             return;
         }
 
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(256, (_array?.Length ?? 0) * 2)));
+        var grown = BodyBufferPool.Bytes.Rent(Math.Max(needed, Math.Max(256, (_array?.Length ?? 0) * 2)));
         if (_array is not null)
         {
             _array.AsSpan(0, _length).CopyTo(grown);
-            ArrayPool<byte>.Shared.Return(_array);
+            BodyBufferPool.Bytes.Return(_array);
         }
 
         _array = grown;

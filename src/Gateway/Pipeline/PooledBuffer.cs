@@ -13,7 +13,7 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
 
     public PooledBuffer(int initialCapacity = 4096)
     {
-        _array = ArrayPool<byte>.Shared.Rent(Math.Max(256, initialCapacity));
+        _array = BodyBufferPool.Bytes.Rent(Math.Max(256, initialCapacity));
     }
 
     public int WrittenCount => _written;
@@ -53,7 +53,7 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         _written = 0;
         if (array.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(array);
+            BodyBufferPool.Bytes.Return(array);
         }
     }
 
@@ -66,9 +66,9 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
         }
 
         var newSize = Math.Max(_array.Length * 2, _written + needed);
-        var bigger = ArrayPool<byte>.Shared.Rent(newSize);
+        var bigger = BodyBufferPool.Bytes.Rent(newSize);
         _array.AsSpan(0, _written).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_array);
+        BodyBufferPool.Bytes.Return(_array);
         _array = bigger;
     }
 }

@@ -26,7 +26,7 @@ internal static class AnthropicToOpenAiRequest
         var source = anthropicBody;
         if (JsonText.HasLoneSurrogateEscape(anthropicBody.Span))
         {
-            copy = ArrayPool<byte>.Shared.Rent(anthropicBody.Length);
+            copy = BodyBufferPool.Bytes.Rent(anthropicBody.Length);
             anthropicBody.Span.CopyTo(copy);
             JsonText.ReplaceLoneSurrogateEscapes(copy.AsSpan(0, anthropicBody.Length));
             source = copy.AsMemory(0, anthropicBody.Length);
@@ -61,7 +61,7 @@ internal static class AnthropicToOpenAiRequest
         {
             if (copy is not null)
             {
-                ArrayPool<byte>.Shared.Return(copy);
+                BodyBufferPool.Bytes.Return(copy);
             }
         }
     }

@@ -14,6 +14,9 @@ namespace LlamaGateway.Translation;
 /// </summary>
 internal sealed class JsonTape : IDisposable
 {
+    // Its own pool for the same reason as BodyBufferPool: one tape per request in flight.
+    private static readonly ArrayPool<Entry> EntryPool = ArrayPool<Entry>.Create(maxArrayLength: 8 * 1024 * 1024, maxArraysPerBucket: 256);
+
     private readonly ReadOnlyMemory<byte> _json;
     private Entry[] _entries;
     private int _count;
@@ -21,7 +24,7 @@ internal sealed class JsonTape : IDisposable
     private JsonTape(ReadOnlyMemory<byte> json)
     {
         _json = json;
-        _entries = ArrayPool<Entry>.Shared.Rent(Math.Max(16, json.Length / 16));
+        _entries = EntryPool.Rent(Math.Max(64, json.Length / 64));
     }
 
     /// <summary>The document's root value.</summary>
@@ -55,7 +58,7 @@ internal sealed class JsonTape : IDisposable
         _entries = [];
         if (entries.Length > 0)
         {
-            ArrayPool<Entry>.Shared.Return(entries);
+            EntryPool.Return(entries);
         }
     }
 
@@ -132,9 +135,9 @@ internal sealed class JsonTape : IDisposable
     {
         if (_count == _entries.Length)
         {
-            var bigger = ArrayPool<Entry>.Shared.Rent(_entries.Length * 2);
+            var bigger = EntryPool.Rent(_entries.Length * 2);
             _entries.AsSpan(0, _count).CopyTo(bigger);
-            ArrayPool<Entry>.Shared.Return(_entries);
+            EntryPool.Return(_entries);
             _entries = bigger;
         }
 
