@@ -38,14 +38,29 @@ internal sealed class UpstreamForwarder(
 
         var transformer = new UpstreamHttpTransformer(request, relay);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
-        var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
-        if (error == ForwarderError.None)
+        ForwarderError error;
+        Exception? exception;
+        var attempt = 1;
+        while (true)
         {
-            // The relay has written the response (or its error) and reported the instance's health.
-            return ForwardOutcome.Completed;
-        }
+            error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
+            if (error == ForwarderError.None)
+            {
+                // The relay has written the response (or its error) and reported the instance's health.
+                return ForwardOutcome.Completed;
+            }
 
-        var exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
+            exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
+            if (!IsRetryableCountTokens(request, http, error, exception, timeouts.ConnectSeconds) || attempt >= MaxCountTokensAttempts)
+            {
+                break;
+            }
+
+            // count_tokens generates nothing, so a connection the upstream closed before answering is simply tried
+            // again: llama-server drops some when Claude Code sends its burst of them at session start.
+            ResetResponse(http);
+            attempt++;
+        }
         if (http.RequestAborted.IsCancellationRequested || error is ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient)
         {
             request.Fail(ApiErrorKind.Internal, "client disconnected");
@@ -83,6 +98,17 @@ internal sealed class UpstreamForwarder(
         await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, text);
         return ForwardOutcome.Completed;
     }
+
+    /// <summary>Attempts per count_tokens request when the upstream closes the connection before answering.</summary>
+    internal const int MaxCountTokensAttempts = 3;
+
+    private static bool IsRetryableCountTokens(GatewayRequestContext request, HttpContext http, ForwarderError error, Exception? exception, double connectSeconds) =>
+        request.Route == ApiRoute.CountTokens
+        && error == ForwarderError.Request
+        && !http.Response.HasStarted
+        && !http.RequestAborted.IsCancellationRequested
+        && exception is HttpRequestException or IOException
+        && !IsConnectFailure(exception, connectSeconds, out _);
 
     private static void ResetResponse(HttpContext http)
     {

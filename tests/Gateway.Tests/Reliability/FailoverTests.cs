@@ -83,6 +83,56 @@ public sealed class FailoverTests
         await Leaks.AssertNoneAsync(gateway);
     }
 
+    [Fact]
+    public async Task CountTokens_UpstreamClosesBeforeAnswering_RetriedAndAnswered()
+    {
+        // count_tokens generates nothing, so unlike a model request it may be sent again after an early close.
+        var calls = 0;
+        await using var upstream = await KillableUpstream.StartAsync((http, _) =>
+        {
+            if (Interlocked.Increment(ref calls) < LlamaGateway.Forwarding.UpstreamForwarder.MaxCountTokensAttempts)
+            {
+                http.Abort();
+                return Task.CompletedTask;
+            }
+
+            http.Response.ContentType = "application/json";
+            return Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(http.Response, """{"input_tokens":42}""");
+        });
+        await using var gateway = await GatewayHost.StartAsync(Pool(upstream.BaseUrl));
+
+        using var response = await gateway.Client.SendAsync(CountTokens());
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"input_tokens":42}""", await response.Content.ReadAsStringAsync());
+        Assert.Equal(LlamaGateway.Forwarding.UpstreamForwarder.MaxCountTokensAttempts, upstream.Requests.Count(r => r.Path.EndsWith("count_tokens", StringComparison.Ordinal)));
+        await Leaks.AssertNoneAsync(gateway);
+    }
+
+    [Fact]
+    public async Task CountTokens_UpstreamAlwaysCloses_502AfterBoundedAttempts()
+    {
+        await using var upstream = await KillableUpstream.StartAsync((http, _) =>
+        {
+            http.Abort();
+            return Task.CompletedTask;
+        });
+        await using var gateway = await GatewayHost.StartAsync(Pool(upstream.BaseUrl));
+
+        using var response = await gateway.Client.SendAsync(CountTokens());
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var (type, _) = await Traffic.ErrorBodyAsync(response, anthropic: true);
+        Assert.Equal("api_error", type);
+        Assert.Equal(LlamaGateway.Forwarding.UpstreamForwarder.MaxCountTokensAttempts, upstream.Requests.Count(r => r.Path.EndsWith("count_tokens", StringComparison.Ordinal)));
+        await Leaks.AssertNoneAsync(gateway);
+    }
+
+    private static HttpRequestMessage CountTokens() => new(HttpMethod.Post, "/v1/messages/count_tokens")
+    {
+        Content = new StringContent("""{"model":"m","messages":[{"role":"user","content":"hi"}]}""", System.Text.Encoding.UTF8, "application/json"),
+    };
+
     [Theory]
     [InlineData(StreamPath.TranslatedAnthropic)]
     [InlineData(StreamPath.OpenAiPassThrough)]
