@@ -9,6 +9,17 @@ namespace LlamaGateway.Forwarding;
 /// <summary>The one HTTP client all forwarded requests share (pooled connections to every upstream).</summary>
 internal sealed class UpstreamHttpClient : IDisposable
 {
+    /// <summary>
+    /// How long a connection to an upstream may sit idle in a pool before it is dropped; every client the gateway
+    /// uses towards llama-server takes this. llama-server (cpp-httplib) closes a keep-alive connection after 5 s idle
+    /// (it says so in <c>Keep-Alive: timeout=5</c>, which .NET ignores on HTTP/1.1 responses). A pooled connection reused
+    /// just as llama-server closes it fails the request with "The response ended prematurely", and a forwarded request
+    /// cannot be retried (llama-server may have started it). Seen with 6 concurrent Claude Code users, where a request
+    /// often waits ~5 s for its slot. Staying well under 5 s (the pool's scavenger adds up to 1 s) avoids the race; a new
+    /// connection costs far less than any model request.
+    /// </summary>
+    public static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2);
+
     public UpstreamHttpClient(IOptions<GatewayOptions> options)
     {
         var handler = new SocketsHttpHandler
@@ -20,7 +31,7 @@ internal sealed class UpstreamHttpClient : IDisposable
             EnableMultipleHttp2Connections = true,
             ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
             ConnectTimeout = TimeSpan.FromSeconds(options.Value.Timeouts.ConnectSeconds),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
 
             // When a client disconnects mid-stream we drop the upstream response; draining it instead would keep
             // llama-server generating (and the slot busy) for up to the drain timeout.

@@ -49,6 +49,7 @@ internal static class GatewayServiceCollectionExtensions
             {
                 UseProxy = false,
                 ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
             });
 
         services.AddSingleton<UpstreamRegistry>();
@@ -62,6 +63,7 @@ internal static class GatewayServiceCollectionExtensions
             {
                 UseProxy = false,
                 ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
             });
         services.AddSingleton<SavedStateCatalog>();
         services.AddSingleton<SlotStateClient>();

@@ -18,7 +18,8 @@ internal sealed record ClaudeRun(IReadOnlyList<string> Arguments, int ExitCode, 
         (TimedOut ? "TIMED OUT" : string.Create(CultureInfo.InvariantCulture, $"exit {ExitCode}")) +
         string.Create(CultureInfo.InvariantCulture, $" after {Duration.TotalSeconds:0.0} s (log {LogPath})\nstdout: {Clip(StandardOutput)}\nstderr: {Clip(StandardError)}");
 
-    private static string Clip(string text) => text.Length <= 2000 ? text.Trim() : text[..2000] + "...";
+    /// <summary>The end of the output, where the CLI's error and its result line are.</summary>
+    private static string Clip(string text) => text.Length <= 2000 ? text.Trim() : "..." + text[^2000..].Trim();
 }
 
 /// <summary>The fields of Claude Code's <c>--output-format json</c> result that the tests read.</summary>
@@ -96,8 +97,12 @@ internal sealed class ClaudeCli : IDisposable
     /// <summary>The key the CLI sends (x-api-key); the gateway runs open in these tests, llama-server ignores it.</summary>
     public string ApiKey { get; init; } = "sk-e2e-test";
 
-    /// <summary>Creates the temporary HOME and git project (git init, CLAUDE.md, README.md, one commit).</summary>
-    public static async Task<ClaudeCli> CreateAsync(string artifactsDirectory, string projectName = "widget-service")
+    /// <summary>
+    /// Creates the temporary HOME and git project (git init, CLAUDE.md, README.md, one commit). The project's name goes
+    /// into both files and <paramref name="description"/> into README.md. Claude Code quotes CLAUDE.md in its first
+    /// message and names the project's directory in its system prompt, so each project gets its own prompt.
+    /// </summary>
+    public static async Task<ClaudeCli> CreateAsync(string artifactsDirectory, string projectName = "widget-service", string description = "Serves widgets over HTTP.")
     {
         var executable = Toolchain.ClaudeCode;
         var root = Directory.CreateTempSubdirectory("llama-gateway-e2e-").FullName;
@@ -108,7 +113,7 @@ internal sealed class ClaudeCli : IDisposable
             Directory.CreateDirectory(cli.ProjectDirectory);
             await File.WriteAllTextAsync(Path.Combine(cli.ProjectDirectory, "CLAUDE.md"),
                 $"# {projectName}\n\nA small HTTP service used by the llama-gateway end-to-end tests.\n\n- Build: `make`\n- Test: `make test`\n- Keep answers short.\n");
-            await File.WriteAllTextAsync(Path.Combine(cli.ProjectDirectory, "README.md"), $"# {projectName}\n\nServes widgets over HTTP.\n");
+            await File.WriteAllTextAsync(Path.Combine(cli.ProjectDirectory, "README.md"), $"# {projectName}\n\n{description}\n");
             await cli.GitAsync("init", "-q", "-b", "main");
             await cli.GitAsync("add", "-A");
             await cli.GitAsync("commit", "-q", "-m", "Initial commit");

@@ -10,10 +10,16 @@ internal static class Measurements
     {
         foreach (var turn in turns)
         {
-            Assert.True(turn.Prefill.Requests.Count > 0, $"{turn.Label}: llama-server logged no prompt at all for this run: {turn}");
-            Assert.True(turn.Prefill.RecomputedTokens == turn.Prefill.LoggedRecomputedTokens,
-                $"{turn.Label}: llamacpp:prompt_tokens_total moved by {turn.Prefill.RecomputedTokens} but the log's prompt eval lines add up to {turn.Prefill.LoggedRecomputedTokens}: {turn}");
+            AssertConsistent(turn.Label, turn.Prefill, turn.ToString());
         }
+    }
+
+    /// <summary>The same check for one span of llama-server's work (<paramref name="detail"/> goes into the message).</summary>
+    public static void AssertConsistent(string label, PrefillReport prefill, string detail)
+    {
+        Assert.True(prefill.Requests.Count > 0, $"{label}: llama-server logged no prompt at all for this run: {detail}");
+        Assert.True(prefill.RecomputedTokens == prefill.LoggedRecomputedTokens,
+            $"{label}: llamacpp:prompt_tokens_total moved by {prefill.RecomputedTokens} but the log's prompt eval lines add up to {prefill.LoggedRecomputedTokens}: {detail}");
     }
 
     /// <summary>One line per test in summary.txt, which scripts/e2e.sh prints after the run.</summary>
