@@ -29,6 +29,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var status = (int)upstream.StatusCode;
         request.UpstreamStatus = status;
         request.UpstreamResponded = true;
+        health.Answered(request.Lease!.Instance);
         var mediaType = upstream.Content.Headers.ContentType?.MediaType;
         var instance = request.Lease!.Instance;
         try

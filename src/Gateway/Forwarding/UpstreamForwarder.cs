@@ -43,7 +43,16 @@ internal sealed class UpstreamForwarder(
         var attempt = 1;
         while (true)
         {
-            error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
+            instance.RequestStarted();
+            try
+            {
+                error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
+            }
+            finally
+            {
+                instance.RequestEnded();
+            }
+
             if (error == ForwarderError.None)
             {
                 // The relay has written the response (or its error) and reported the instance's health.

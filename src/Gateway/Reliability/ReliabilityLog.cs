@@ -43,4 +43,8 @@ internal static partial class ReliabilityLog
 
     [LoggerMessage(EventId = 130, Level = LogLevel.Error, Message = "{Method} {Route} failed inside the gateway")]
     public static partial void UnhandledFailure(ILogger logger, string method, string route, Exception exception);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Information,
+        Message = "Upstream {Upstream} missed a health probe but is serving requests ({InFlight} in flight): kept in routing; {Reason}")]
+    public static partial void ProbeTimedOutWhileBusy(ILogger logger, string upstream, int inFlight, string reason);
 }

@@ -9,7 +9,7 @@ namespace LlamaGateway.Upstreams;
 /// The one place instance health changes, from probes (active) and from what real requests meet (passive), so every
 /// transition is logged once and the monitor hears of instances that went down between its probes.
 /// </summary>
-internal sealed class UpstreamHealth(IOptionsMonitor<GatewayOptions> options, ILogger<UpstreamHealth> logger)
+internal sealed class UpstreamHealth(IOptionsMonitor<GatewayOptions> options, TimeProvider time, ILogger<UpstreamHealth> logger)
 {
     /// <summary>Raised when an instance is taken out of routing, so it is probed on the short schedule from now.</summary>
     public event Action<UpstreamInstance>? WentDown;
@@ -51,6 +51,31 @@ internal sealed class UpstreamHealth(IOptionsMonitor<GatewayOptions> options, IL
         {
             GatewayLog.UpstreamRecovered(logger, instance.Name);
         }
+    }
+
+    /// <summary>How recently an instance must have answered a request for a timed-out probe to mean "busy", not "down".</summary>
+    internal static readonly TimeSpan BusyGrace = TimeSpan.FromSeconds(60);
+
+    /// <summary>The upstream started answering a real request (its response headers arrived).</summary>
+    public void Answered(UpstreamInstance instance) => instance.RecordAnswer(time.GetTimestamp());
+
+    /// <summary>
+    /// A probe got no answer in time. An instance that is serving requests (one in flight, or one answered within
+    /// <see cref="BusyGrace"/>) is busy, not down: under a long prefill on few cores llama-server's HTTP threads can
+    /// miss a 3 s probe (seen in the cache bench), and taking the only instance out failed requests it would have
+    /// served. A server that stopped answering anything still goes out, and refused connections take it out at once.
+    /// </summary>
+    public void ProbeTimedOut(UpstreamInstance instance, string reason)
+    {
+        var answered = instance.LastAnswered;
+        var busy = instance.InFlight > 0 || (answered != 0 && time.GetElapsedTime(answered) < BusyGrace);
+        if (busy && instance.IsHealthy)
+        {
+            ReliabilityLog.ProbeTimedOutWhileBusy(logger, instance.Name, instance.InFlight, reason);
+            return;
+        }
+
+        ProbeFailed(instance, reason);
     }
 
     public void ProbeFailed(UpstreamInstance instance, string reason)

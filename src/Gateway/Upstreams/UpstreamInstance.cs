@@ -16,6 +16,8 @@ internal sealed class UpstreamInstance
     private long _failoversIn;
     private long _failoversOut;
     private long _outages;
+    private int _inFlight;
+    private long _lastAnswered;
 
     public UpstreamInstance(UpstreamOptions options)
     {
@@ -107,6 +109,18 @@ internal sealed class UpstreamInstance
 
     /// <summary>A request got a proper answer (any status below 500, a complete stream).</summary>
     public void RecordSuccess() => Volatile.Write(ref _consecutiveFailures, 0);
+
+    /// <summary>Requests sent to this instance and not yet finished.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>TimeProvider timestamp of the last response this instance started (0: none yet).</summary>
+    public long LastAnswered => Interlocked.Read(ref _lastAnswered);
+
+    public void RequestStarted() => Interlocked.Increment(ref _inFlight);
+
+    public void RequestEnded() => Interlocked.Decrement(ref _inFlight);
+
+    public void RecordAnswer(long timestamp) => Interlocked.Exchange(ref _lastAnswered, timestamp);
 
     /// <summary>
     /// A request failed on the upstream's side. Returns the failures in a row and whether this one took the instance

@@ -100,7 +100,7 @@ internal sealed class UpstreamMonitor : BackgroundService
         }
         catch (TimeoutRejectedException)
         {
-            _health.ProbeFailed(instance, $"health probe timed out after {_options.CurrentValue.Health.ProbeTimeoutSeconds:0.#} s (Gateway:Health:ProbeTimeoutSeconds)");
+            _health.ProbeTimedOut(instance, $"health probe timed out after {_options.CurrentValue.Health.ProbeTimeoutSeconds:0.#} s (Gateway:Health:ProbeTimeoutSeconds)");
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or JsonException or OperationCanceledException)
         {
