@@ -88,10 +88,9 @@ internal static class CacheReport
                 r.GatewayReasons.Count == 0 ? "-" : string.Join(", ", r.GatewayReasons.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}")),
             ]));
 
-        var gateway = results.FirstOrDefault(r => r.Name == "gateway");
-        if (gateway is not null && gateway.Results.Any(r => r.Decision is not null))
+        foreach (var gateway in results.Where(r => r.Name.StartsWith("gateway", StringComparison.Ordinal) && r.Results.Any(x => x.Decision is not null)))
         {
-            md.Heading(2, "Gateway decisions by request kind");
+            md.Heading(2, $"Gateway decisions by request kind: {gateway.Label}");
             var kinds = gateway.Results.Where(r => r.Decision is not null).GroupBy(r => r.Request.Kind).OrderBy(g => g.Key);
             md.Table(["request kind", "requests", "routed as", "reasons", "re-computed tokens", "of prompt tokens"], kinds.Select(g => (IReadOnlyList<string>)
             [

@@ -31,7 +31,7 @@ internal sealed record CacheOptions
 /// </summary>
 internal static class CacheSuite
 {
-    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway"];
+    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save"];
 
     public static CacheOptions Parse(Cli cli, string repositoryRoot, string commandLine)
     {
@@ -124,7 +124,8 @@ internal static class CacheSuite
             {
                 for (var i = 0; i < options.Instances; i++)
                 {
-                    servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken));
+                    var slotSavePath = variant == "gateway-slot-save" ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
+                    servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath));
                 }
             });
 
@@ -138,6 +139,13 @@ internal static class CacheSuite
                 case "naive-np1":
                     proxies = await Task.WhenAll(servers.Select(s => NaiveProxy.StartAsync(s.BaseUrl)));
                     urlFor = u => proxies[u % proxies.Length].BaseUrl;
+                    break;
+                case "gateway-slot-save":
+                    // llama-server saves a slot's state to disk before the gateway hands the slot to another
+                    // conversation and restores it when that conversation returns (Gateway:Upstreams:N:SlotSave).
+                    var slotSave = Enumerable.Range(0, servers.Count).ToDictionary(i => $"Gateway:Upstreams:{i}:SlotSave:Enabled", _ => (string?)"true");
+                    gateway = await InProcessGateway.StartAsync([.. servers.Select(s => s.BaseUrl)], slots, slotSave);
+                    urlFor = _ => gateway.BaseUrl;
                     break;
                 default:
                     gateway = await InProcessGateway.StartAsync([.. servers.Select(s => s.BaseUrl)], slots);
@@ -218,6 +226,7 @@ internal static class CacheSuite
         "direct" => $"(a) direct /v1/messages, -np {slots}",
         "naive-np1" => "(b1) 1-thread normalizing proxy, -np 1",
         "naive" => $"(b2) 1-thread normalizing proxy, -np {slots}",
+        "gateway-slot-save" => $"(c2) gateway + SlotSave to disk, -np {slots}",
         _ => $"(c) gateway, -np {slots}",
     };
 
@@ -226,6 +235,7 @@ internal static class CacheSuite
         "direct" => $"(a) direct -np {slots}",
         "naive-np1" => "(b1) proxy -np 1",
         "naive" => $"(b2) proxy -np {slots}",
+        "gateway-slot-save" => $"(c2) gateway+save -np {slots}",
         _ => $"(c) gateway -np {slots}",
     };
 
@@ -248,20 +258,38 @@ internal static class CacheSuite
     private static List<Target> EvaluateTargets(List<VariantResult> results, CacheOptions options)
     {
         var targets = new List<Target>();
-        var gateway = results.FirstOrDefault(r => r.Name == "gateway");
-        var direct = results.FirstOrDefault(r => r.Name == "direct");
-        var naives = results.Where(r => r.Name.StartsWith("naive", StringComparison.Ordinal)).ToList();
-        if (gateway is null)
+        var gateways = results.Where(r => r.Name.StartsWith("gateway", StringComparison.Ordinal)).ToList();
+        if (gateways.Count == 0)
         {
             targets.Add(new Target("all cache targets", null, "gateway variant not run", "run with --variants including gateway"));
             return targets;
         }
 
+        foreach (var gateway in gateways)
+        {
+            targets.AddRange(EvaluateTargets(gateway, results, gateways.Count > 1));
+        }
+
+        if (!options.IsTargetConfiguration)
+        {
+            targets = [.. targets.Select(t => t with { Why = t.Why + " (non-default parameters: indicative only)" })];
+        }
+
+        return targets;
+    }
+
+    private static List<Target> EvaluateTargets(VariantResult gateway, List<VariantResult> results, bool nameTheGateway)
+    {
+        var targets = new List<Target>();
+        var direct = results.FirstOrDefault(r => r.Name == "direct");
+        var naives = results.Where(r => r.Name.StartsWith("naive", StringComparison.Ordinal)).ToList();
+        var name = nameTheGateway ? gateway.Label[..gateway.Label.IndexOf(' ')] + " gateway" : "gateway";
+
         var gatewayBroken = gateway.Failed > gateway.Results.Count / 10;
         foreach (var other in naives.Prepend(direct).OfType<VariantResult>())
         {
             var ratio = gateway.RecomputedMetrics / other.RecomputedMetrics;
-            targets.Add(new Target($"gateway re-computes <= 0.5x the prompt tokens of {other.Label}", !gatewayBroken && ratio <= 0.5,
+            targets.Add(new Target($"{name} re-computes <= 0.5x the prompt tokens of {other.Label}", !gatewayBroken && ratio <= 0.5,
                 $"{Fmt.N0(gateway.RecomputedMetrics)} vs {Fmt.N0(other.RecomputedMetrics)} = {Fmt.F2(ratio)}x",
                 "llama-server /metrics prompt_tokens_total delta over the whole replay (all requests)"));
         }
@@ -270,7 +298,7 @@ internal static class CacheSuite
         {
             var g = Stats.P50(gateway.Ttft(RequestKind.MainFollowUp));
             var d = Stats.P50(direct.Ttft(RequestKind.MainFollowUp));
-            targets.Add(new Target("gateway follow-up TTFT p50 <= 0.2x of (a)", !gatewayBroken && g <= 0.2 * d,
+            targets.Add(new Target($"{name} follow-up TTFT p50 <= 0.2x of (a)", !gatewayBroken && g <= 0.2 * d,
                 $"{Fmt.Seconds(g)} vs {Fmt.Seconds(d)} = {Fmt.F2(g / d)}x", "client-side time to first model event, main-conversation turns 2+"));
         }
 
@@ -279,14 +307,9 @@ internal static class CacheSuite
             var g = gateway.SecondsBehindOthers;
             var n = naive.SecondsBehindOthers;
             var pass = !gatewayBroken && gateway.Matched > 0 && naive.Matched > 0 && g <= 0.25 * n && gateway.MaxConcurrentTasks > 1;
-            targets.Add(new Target($"no user waits behind another's stream the way {naive.Label} forces", gateway.Matched == 0 ? null : pass,
+            targets.Add(new Target($"no user waits behind another's stream the way {naive.Label} forces ({name})", gateway.Matched == 0 ? null : pass,
                 $"main turns queued behind other users' requests: {Fmt.Seconds(g)} in total vs {Fmt.Seconds(n)} ({Fmt.F2(g / n)}x), longest {Fmt.Seconds(gateway.MaxBehindOthers)} vs {Fmt.Seconds(naive.MaxBehindOthers)}; turns over 1 s: {gateway.BlockedByOthers.Count} vs {naive.BlockedByOthers.Count}; max concurrent upstream tasks {gateway.MaxConcurrentTasks} vs {naive.MaxConcurrentTasks}",
                 "pass when the gateway serves users concurrently and its main turns spend <= 0.25x the proxy's time queued while another user's request runs (llama-server's log: send -> launch, overlapped with other users' launch -> release)"));
-        }
-
-        if (!options.IsTargetConfiguration)
-        {
-            targets = [.. targets.Select(t => t with { Why = t.Why + " (non-default parameters: indicative only)" })];
         }
 
         return targets;

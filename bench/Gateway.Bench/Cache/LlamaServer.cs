@@ -53,7 +53,7 @@ internal sealed partial class LlamaServer : IAsyncDisposable
 
     public int CacheRamEvictions { get; private set; }
 
-    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken)
+    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken, string? slotSavePath = null)
     {
         var port = FreePort();
         LlamaServer? server = null;
@@ -64,6 +64,11 @@ internal sealed partial class LlamaServer : IAsyncDisposable
             "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture),
             "--cache-ram", cacheRamMiB.ToString(CultureInfo.InvariantCulture),
         };
+        if (slotSavePath is not null)
+        {
+            args.AddRange(["--slot-save-path", slotSavePath]);
+        }
+
         var process = ChildProcess.Start($"llama-server #{instance}", binary, args, line => server?.OnLine(line));
         server = new LlamaServer(instance, port, clock, process);
         await process.WaitForLineAsync(l => l.Contains("listening on", StringComparison.Ordinal), TimeSpan.FromMinutes(5), cancellationToken);
