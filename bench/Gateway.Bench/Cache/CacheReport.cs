@@ -29,7 +29,7 @@ internal static class CacheReport
             $"Side requests: quota probe (max_tokens 1, \"quota\") and a burst of {w.CountTokensBurst} count_tokens at every session start, a title request (haiku model, short system, no tools) with each first turn, a topic request (haiku) with every {w.SideEvery}rd main turn",
             $"Think time x{w.ThinkScale.ToString(CultureInfo.InvariantCulture)}: 0.3-1.5 s after tool results, 4-12 s before a new prompt, 8-15 s between conversations, users start within 15 s; seed {w.Seed}",
             $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1",
-            "Gateway: defaults (openai dialect, slot count configured, 1 side-lane slot) except Timeouts:FirstByteSeconds and Routing:MaxQueueSeconds raised to 1800 s for slow cold prefill",
+            "Gateway: defaults (openai dialect, slot count configured, a side-lane slot only on instances with 8+ slots; (c2) adds SlotSave with llama-server's --slot-save-path) except Timeouts:FirstByteSeconds and Routing:MaxQueueSeconds raised to 1800 s for slow cold prefill",
             WorkloadSummary.Describe(scripts),
         ]);
 
