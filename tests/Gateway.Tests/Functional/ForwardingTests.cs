@@ -231,6 +231,32 @@ public sealed class ForwardingTests
         Assert.DoesNotContain("upstream-secret-key", gateway.Logs.All);
     }
 
+    [Fact]
+    public async Task Messages_ModelRequest_SentOnItsOwnConnection()
+    {
+        // llama-server may close a kept-alive connection just after a response; a model request must never land on it.
+        await using var upstream = await FakeUpstream.StartAsync(async (http, _) =>
+        {
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(http.Request.Path.Value!.EndsWith("count_tokens", StringComparison.Ordinal)
+                ? """{"input_tokens":3}"""
+                : """{"id":"m","type":"message","role":"assistant","model":"x","content":[],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}""");
+        });
+        await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl, dialect: "anthropic");
+
+        using var message = await gateway.Client.SendAsync(MessagesRequest("""{"model":"x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"""));
+        using var count = await gateway.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/messages/count_tokens")
+        {
+            Content = new StringContent("""{"model":"x","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
+        });
+
+        Assert.Equal(HttpStatusCode.OK, message.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, count.StatusCode);
+        var sent = upstream.Requests.ToList();
+        Assert.Equal("close", sent.Single(r => r.Path == "/v1/messages").Headers["Connection"], ignoreCase: true);
+        Assert.False(sent.Single(r => r.Path.EndsWith("count_tokens", StringComparison.Ordinal)).Headers.TryGetValue("Connection", out var value) && value.Contains("close", StringComparison.OrdinalIgnoreCase));
+    }
+
     [Theory]
     [InlineData("HEAD", "/")]
     [InlineData("HEAD", "/api/hello")]
