@@ -13,9 +13,6 @@ internal ref struct JsonEmitter
 {
     private const int ChunkSize = 16 * 1024;
 
-    private static readonly SearchValues<byte> NeedsEscaping = SearchValues.Create(
-        [.. Enumerable.Range(0, 0x20).Select(b => (byte)b), (byte)'"', (byte)'\\']);
-
     private readonly IBufferWriter<byte> _output;
     private Span<byte> _buffer;
     private int _used;
@@ -83,7 +80,7 @@ internal ref struct JsonEmitter
         _buffer[_used++] = (byte)'"';
         while (true)
         {
-            var stop = text.IndexOfAny(NeedsEscaping);
+            var stop = text.IndexOfAny(JsonStringEscape.NeedsEscaping);
             var plain = stop < 0 ? text : text[..stop];
             Ensure(plain.Length + 7);
             plain.CopyTo(_buffer[_used..]);
@@ -93,7 +90,7 @@ internal ref struct JsonEmitter
                 break;
             }
 
-            WriteEscape(text[stop]);
+            _used += JsonStringEscape.Write(text[stop], _buffer[_used..]);
             text = text[(stop + 1)..];
         }
 
@@ -176,33 +173,6 @@ internal ref struct JsonEmitter
         Ensure(1);
         _buffer[_used++] = bracket;
         _needsComma = true;
-    }
-
-    private void WriteEscape(byte b)
-    {
-        _buffer[_used++] = (byte)'\\';
-        var shortForm = b switch
-        {
-            (byte)'"' => (byte)'"',
-            (byte)'\\' => (byte)'\\',
-            (byte)'\n' => (byte)'n',
-            (byte)'\r' => (byte)'r',
-            (byte)'\t' => (byte)'t',
-            (byte)'\b' => (byte)'b',
-            (byte)'\f' => (byte)'f',
-            _ => (byte)0,
-        };
-        if (shortForm != 0)
-        {
-            _buffer[_used++] = shortForm;
-            return;
-        }
-
-        _buffer[_used++] = (byte)'u';
-        _buffer[_used++] = (byte)'0';
-        _buffer[_used++] = (byte)'0';
-        _buffer[_used++] = (byte)"0123456789ABCDEF"[b >> 4];
-        _buffer[_used++] = (byte)"0123456789ABCDEF"[b & 0xF];
     }
 
     private void Ensure(int bytes)

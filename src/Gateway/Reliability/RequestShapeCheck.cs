@@ -78,7 +78,7 @@ internal static class RequestShapeCheck
             else if (reader.ValueTextEquals("stream"u8))
             {
                 reader.Read();
-                problem = reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false";
+                problem = StreamFlag(ref reader);
             }
             else
             {
@@ -264,7 +264,7 @@ internal static class RequestShapeCheck
             else if (reader.ValueTextEquals("stream"u8))
             {
                 reader.Read();
-                problem = reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false";
+                problem = StreamFlag(ref reader);
             }
             else
             {
@@ -286,6 +286,9 @@ internal static class RequestShapeCheck
         reader.TokenType == JsonTokenType.Null || (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out _))
             ? null
             : $"{name} must be an integer";
+
+    private static string? StreamFlag(ref JsonTokenizer reader) =>
+        reader.TokenType is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null ? null : "stream must be true or false";
 
     private static string MessagePath(int index) => $"messages[{index}]";
 

@@ -95,7 +95,7 @@ internal readonly struct JsonTapeValue
 
         var raw = _tape.RawAt(_index);
         var buffer = new byte[raw.Length];
-        return Encoding.UTF8.GetString(buffer, 0, Unescape(raw, buffer));
+        return Encoding.UTF8.GetString(buffer, 0, JsonText.Unescape(raw, buffer));
     }
 
     public bool TryGetInt64(out long value)
@@ -121,14 +121,7 @@ internal readonly struct JsonTapeValue
 
         Span<byte> buffer = stackalloc byte[256];
         var decoded = raw.Length + 2 <= buffer.Length ? buffer : new byte[raw.Length + 2];
-        return decoded[..Unescape(_tape.RawAt(index), decoded)].SequenceEqual(text);
-    }
-
-    private static int Unescape(ReadOnlySpan<byte> quoted, Span<byte> destination)
-    {
-        var reader = new Utf8JsonReader(quoted);
-        reader.Read();
-        return reader.CopyString(destination);
+        return decoded[..JsonText.Unescape(_tape.RawAt(index), decoded)].SequenceEqual(text);
     }
 
     /// <summary>Walks an array's elements by skipping each one's subtree.</summary>

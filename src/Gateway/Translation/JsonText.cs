@@ -20,33 +20,6 @@ internal static class JsonText
 
     public static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 256 };
 
-    /// <summary>
-    /// Writes the decoded text of a JSON string element as one segment of a string value that the caller started (or
-    /// continues) with <see cref="Utf8JsonWriter.WriteStringValueSegment(ReadOnlySpan{byte}, bool)"/>.
-    /// </summary>
-    public static void WriteSegment(Utf8JsonWriter writer, JsonElement stringElement, bool isFinalSegment)
-    {
-        var raw = JsonMarshal.GetRawUtf8Value(stringElement);
-        var inner = raw[1..^1];
-        if (inner.IndexOf((byte)'\\') < 0)
-        {
-            writer.WriteStringValueSegment(inner, isFinalSegment);
-            return;
-        }
-
-        // Unescaped text is never longer than its escaped form.
-        var scratch = ArrayPool<byte>.Shared.Rent(inner.Length);
-        try
-        {
-            var length = Unescape(raw, scratch);
-            writer.WriteStringValueSegment(scratch.AsSpan(0, length), isFinalSegment);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
-    }
-
     /// <summary>Whether a string element decodes to the empty string.</summary>
     public static bool IsEmptyString(JsonElement stringElement) => JsonMarshal.GetRawUtf8Value(stringElement).Length == 2;
 
@@ -72,57 +45,29 @@ internal static class JsonText
     /// </summary>
     public static void ReplaceLoneSurrogateEscapes(Span<byte> json)
     {
-        var i = json.IndexOf((byte)'\\');
-        while (i >= 0 && i + 1 < json.Length)
+        for (var at = NextLoneSurrogateEscape(json, 0); at >= 0; at = NextLoneSurrogateEscape(json, at + 6))
         {
-            if (json[i + 1] != (byte)'u' || !TryReadHex(json, i + 2, out var unit))
-            {
-                // Any other escape is two bytes; skipping both keeps "\\u" (an escaped backslash) from matching.
-                i = Next(json, i + 2);
-                continue;
-            }
-
-            if (unit is >= 0xD800 and <= 0xDBFF
-                && i + 11 < json.Length && json[i + 6] == (byte)'\\' && json[i + 7] == (byte)'u'
-                && TryReadHex(json, i + 8, out var low) && low is >= 0xDC00 and <= 0xDFFF)
-            {
-                i = Next(json, i + 12);
-                continue;
-            }
-
-            if (unit is >= 0xD800 and <= 0xDFFF)
-            {
-                "\\ufffd"u8.CopyTo(json[i..]);
-            }
-
-            i = Next(json, i + 6);
-        }
-
-        static int Next(Span<byte> json, int from)
-        {
-            if (from >= json.Length)
-            {
-                return -1;
-            }
-
-            var next = json[from..].IndexOf((byte)'\\');
-            return next < 0 ? -1 : from + next;
+            "\\ufffd"u8.CopyTo(json[at..]);
         }
     }
 
+    /// <summary>Whether <see cref="ReplaceLoneSurrogateEscapes"/> would change anything.</summary>
+    public static bool HasLoneSurrogateEscape(ReadOnlySpan<byte> json) => NextLoneSurrogateEscape(json, 0) >= 0;
+
     /// <summary>
-    /// Whether <see cref="ReplaceLoneSurrogateEscapes"/> would change anything. Looks only at "\u" sequences (most
-    /// bodies have none or few), where a full scan would stop at every "\n".
+    /// Offset of the next <c>\uXXXX</c> escape at or after <paramref name="from"/> that encodes a lone UTF-16
+    /// surrogate, or -1. Looks only at "\u" sequences (most bodies have none or few), where a scan of every escape
+    /// would stop at each "\n".
     /// </summary>
-    public static bool HasLoneSurrogateEscape(ReadOnlySpan<byte> json)
+    private static int NextLoneSurrogateEscape(ReadOnlySpan<byte> json, int from)
     {
-        var at = 0;
-        while (true)
+        var at = from;
+        while (at < json.Length)
         {
             var found = json[at..].IndexOf("\\u"u8);
             if (found < 0)
             {
-                return false;
+                return -1;
             }
 
             at += found;
@@ -142,11 +87,13 @@ internal static class JsonText
 
             if (unit is >= 0xD800 and <= 0xDFFF)
             {
-                return true;
+                return at;
             }
 
             at += 6;
         }
+
+        return -1;
     }
 
     /// <summary>True when the backslash at <paramref name="at"/> starts an escape (is not itself escaped).</summary>
@@ -190,7 +137,8 @@ internal static class JsonText
         return true;
     }
 
-    private static int Unescape(ReadOnlySpan<byte> rawStringToken, Span<byte> destination)
+    /// <summary>Decodes a whole string token (quotes included) into <paramref name="destination"/>; returns the bytes written.</summary>
+    public static int Unescape(ReadOnlySpan<byte> rawStringToken, Span<byte> destination)
     {
         var reader = new Utf8JsonReader(rawStringToken);
         reader.Read();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Translation;
 
@@ -11,9 +12,6 @@ namespace LlamaGateway.Translation;
 /// </summary>
 internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCompact)
 {
-    private static readonly SearchValues<byte> NeedsEscaping = SearchValues.Create(
-        [.. Enumerable.Range(0, 0x20).Select(b => (byte)b), (byte)'"', (byte)'\\']);
-
     private static readonly SearchValues<byte> WhitespaceOrQuote = SearchValues.Create(" \t\r\n\""u8);
 
     private static readonly SearchValues<byte> QuoteOrBackslash = SearchValues.Create("\"\\"u8);
@@ -190,10 +188,9 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
 
     private void WriteEscaped(ReadOnlySpan<byte> text)
     {
-        Span<byte> unicode = stackalloc byte[6];
         while (!text.IsEmpty)
         {
-            var at = text.IndexOfAny(NeedsEscaping);
+            var at = text.IndexOfAny(JsonStringEscape.NeedsEscaping);
             if (at < 0)
             {
                 Put(text);
@@ -201,30 +198,7 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
             }
 
             Put(text[..at]);
-            var b = text[at];
-            ReadOnlySpan<byte> escape = b switch
-            {
-                (byte)'"' => "\\\""u8,
-                (byte)'\\' => "\\\\"u8,
-                (byte)'\n' => "\\n"u8,
-                (byte)'\r' => "\\r"u8,
-                (byte)'\t' => "\\t"u8,
-                (byte)'\b' => "\\b"u8,
-                (byte)'\f' => "\\f"u8,
-                _ => [],
-            };
-            if (escape.IsEmpty)
-            {
-                "\\u00"u8.CopyTo(unicode);
-                unicode[4] = "0123456789ABCDEF"u8[b >> 4];
-                unicode[5] = "0123456789ABCDEF"u8[b & 0xF];
-                Put(unicode);
-            }
-            else
-            {
-                Put(escape);
-            }
-
+            output.Advance(JsonStringEscape.Write(text[at], output.GetSpan(JsonStringEscape.MaxLength)));
             text = text[(at + 1)..];
         }
     }
