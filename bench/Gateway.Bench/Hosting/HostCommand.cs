@@ -63,6 +63,12 @@ internal static class HostCommand
                 ["Gateway:Upstreams:0:Dialect"] = dialect,
                 ["Gateway:Upstreams:0:Slots"] = slots.ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
+            if (!string.Equals(dialect, "openai", StringComparison.OrdinalIgnoreCase))
+            {
+                // The shipped SlotSave needs slot pinning, which only the openai dialect has (start-up validation says so).
+                overrides["Gateway:Upstreams:0:SlotSave:Enabled"] = "false";
+            }
+
             if (!string.Equals(logLevel, "shipped", StringComparison.OrdinalIgnoreCase))
             {
                 overrides["Serilog:MinimumLevel:Default"] = logLevel;

@@ -96,13 +96,28 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         {
             body = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
             events = new SseEventReader(body);
+            var unflushed = false;
             while (true)
             {
-                // The first event waits out the prefill, which may take minutes for a cold prompt.
-                deadline.CancelAfter(TimeSpan.FromSeconds(first ? timeouts.FirstByteSeconds : timeouts.StreamIdleSeconds));
-                if (!await events.ReadNextAsync(deadline.Token))
+                // Events that arrived together go to the client in one write: flushed only once nothing complete is
+                // left to relay, before waiting on the upstream again (fewer syscalls per token under load).
+                if (!events.TryReadNextBuffered())
                 {
-                    break;
+                    if (unflushed)
+                    {
+                        unflushed = false;
+                        if (!await FlushAsync(http, request, writer))
+                        {
+                            return;
+                        }
+                    }
+
+                    // The first event waits out the prefill, which may take minutes for a cold prompt.
+                    deadline.CancelAfter(TimeSpan.FromSeconds(first ? timeouts.FirstByteSeconds : timeouts.StreamIdleSeconds));
+                    if (!await events.ReadNextAsync(deadline.Token))
+                    {
+                        break;
+                    }
                 }
 
                 first = false;
@@ -117,16 +132,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
                     TapUsage(usage, request.ClientDialect, events.EventName, events.Data);
                 }
 
-                if (writer.CanGetUnflushedBytes)
-                {
-                    request.ResponseBytes += writer.UnflushedBytes;
-                }
-
-                var flush = await writer.FlushAsync(http.RequestAborted);
-                if (flush.IsCanceled || flush.IsCompleted)
-                {
-                    return;
-                }
+                unflushed = true;
             }
 
             var truncated = $"Upstream '{instance.Name}' ended the stream before the response was complete.";
@@ -151,7 +157,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
                     health.RequestFailed(instance, truncated);
                 }
 
-                await writer.FlushAsync(http.RequestAborted);
+                await FlushAsync(http, request, writer);
             }
             else if (!sawEnd)
             {
@@ -161,6 +167,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
             else
             {
                 health.RequestSucceeded(instance);
+                await FlushAsync(http, request, writer);
             }
         }
         catch (Exception ex) when (http.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
@@ -398,6 +405,18 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
 
         return null;
+    }
+
+    /// <summary>Sends what was written to the client, counting it; false when the client is gone.</summary>
+    private static async ValueTask<bool> FlushAsync(HttpContext http, GatewayRequestContext request, System.IO.Pipelines.PipeWriter writer)
+    {
+        if (writer.CanGetUnflushedBytes)
+        {
+            request.ResponseBytes += writer.UnflushedBytes;
+        }
+
+        var flush = await writer.FlushAsync(http.RequestAborted);
+        return !flush.IsCanceled && !flush.IsCompleted;
     }
 
     /// <summary>

@@ -43,10 +43,11 @@ internal sealed class UpstreamForwarder(
         var attempt = 1;
         while (true)
         {
+            var invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
             instance.RequestStarted();
             try
             {
-                error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, config, transformer, cancel.Token);
+                error = await forwarder.SendAsync(http, instance.DestinationPrefix, invoker, config, transformer, cancel.Token);
             }
             finally
             {
@@ -60,16 +61,22 @@ internal sealed class UpstreamForwarder(
             }
 
             exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (!IsRetryableCountTokens(request, http, error, exception, timeouts.ConnectSeconds) || attempt >= MaxCountTokensAttempts)
+            if (!ClosedWithoutAnswer(http, error, exception, timeouts.ConnectSeconds) || shutdown.DrainExpired.IsCancellationRequested
+                || attempt >= MaxAttempts(request.Route))
             {
                 break;
             }
 
-            // count_tokens generates nothing, so a connection the upstream closed before answering is simply tried
-            // again: llama-server drops some when Claude Code sends its burst of them at session start.
+            // The upstream closed the connection before answering. llama-server closes its connection after every
+            // streamed response without saying so, and a pooled connection taken just before that close arrives
+            // fails exactly like this, before llama-server has read the request; count_tokens connections are also
+            // dropped when Claude Code sends its burst of them. Sent again on a connection of its own, and only to
+            // this instance (below): had the request itself crashed the server, the retry finds it refusing.
             ResetResponse(http);
+            request.FreshConnection = true;
             attempt++;
         }
+
         if (http.RequestAborted.IsCancellationRequested || error is ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient)
         {
             request.Fail(ApiErrorKind.Internal, "client disconnected");
@@ -87,12 +94,22 @@ internal sealed class UpstreamForwarder(
         // YARP reports SocketsHttpHandler's connect timeout (an OperationCanceledException) as RequestTimedOut.
         if (error is ForwarderError.Request or ForwarderError.RequestTimedOut && !http.Response.HasStarted && IsConnectFailure(exception, timeouts.ConnectSeconds, out var why))
         {
-            // Not recorded as the request's failure: another instance may still serve it. Its reason lives on in the
-            // instance's LastError, which the final 503 quotes if none can.
             var message = $"Upstream '{instance.Name}' at {instance.DestinationPrefix} is unreachable: {why}.";
             health.Unreachable(instance, message);
-            ResetResponse(http);
-            return ForwardOutcome.NotConnected;
+            if (attempt == 1 || request.Route == ApiRoute.CountTokens)
+            {
+                // Not recorded as the request's failure: another instance may still serve it. Its reason lives on in
+                // the instance's LastError, which the final 503 quotes if none can.
+                ResetResponse(http);
+                return ForwardOutcome.NotConnected;
+            }
+
+            // This instance closed the connection the request went out on and now refuses new ones: it may have
+            // crashed on this very request, which must not be carried to every instance in turn.
+            var crashed = $"Upstream '{instance.Name}' closed the connection without answering and then refused a new one ({why}); it may have failed on this request, so it was not sent to another instance.";
+            request.Fail(ApiErrorKind.UpstreamError, crashed);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError, crashed);
+            return ForwardOutcome.Completed;
         }
 
         var (kind, text) = error switch
@@ -111,9 +128,20 @@ internal sealed class UpstreamForwarder(
     /// <summary>Attempts per count_tokens request when the upstream closes the connection before answering.</summary>
     internal const int MaxCountTokensAttempts = 3;
 
-    private static bool IsRetryableCountTokens(GatewayRequestContext request, HttpContext http, ForwarderError error, Exception? exception, double connectSeconds) =>
-        request.Route == ApiRoute.CountTokens
-        && error == ForwarderError.Request
+    /// <summary>
+    /// Attempts per model request when the upstream closes the connection before answering: one retry, since the
+    /// request may have reached the upstream (a generation is never replayed after any response byte).
+    /// </summary>
+    internal const int MaxModelRequestAttempts = 2;
+
+    private static int MaxAttempts(ApiRoute route) => route == ApiRoute.CountTokens ? MaxCountTokensAttempts : MaxModelRequestAttempts;
+
+    /// <summary>
+    /// The connection broke after it was made and before any response header arrived (closed or reset), the client is
+    /// still there and it was not a timeout.
+    /// </summary>
+    private static bool ClosedWithoutAnswer(HttpContext http, ForwarderError error, Exception? exception, double connectSeconds) =>
+        error == ForwarderError.Request
         && !http.Response.HasStarted
         && !http.RequestAborted.IsCancellationRequested
         && exception is HttpRequestException or IOException

@@ -22,26 +22,43 @@ internal sealed class UpstreamHttpClient : IDisposable
 
     public UpstreamHttpClient(IOptions<GatewayOptions> options)
     {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            EnableMultipleHttp2Connections = true,
-            ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
-            ConnectTimeout = TimeSpan.FromSeconds(options.Value.Timeouts.ConnectSeconds),
-            PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
-
-            // When a client disconnects mid-stream we drop the upstream response; draining it instead would keep
-            // llama-server generating (and the slot busy) for up to the drain timeout.
-            MaxResponseDrainSize = 0,
-            ResponseDrainTimeout = TimeSpan.Zero,
-        };
-        Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+        Invoker = new HttpMessageInvoker(CreateHandler(options.Value, pooled: true), disposeHandler: true);
+        FreshConnectionInvoker = new HttpMessageInvoker(CreateHandler(options.Value, pooled: false), disposeHandler: true);
     }
 
+    /// <summary>Pooled keep-alive connections: what every request uses first.</summary>
     public HttpMessageInvoker Invoker { get; }
 
-    public void Dispose() => Invoker.Dispose();
+    /// <summary>
+    /// A new connection per request, closed after it: for the retry after an upstream closed a pooled connection
+    /// without answering. llama-server closes its connection after every streamed response without announcing it,
+    /// so a pooled connection can be dead before the pool notices; the retry must not draw another such one.
+    /// </summary>
+    public HttpMessageInvoker FreshConnectionInvoker { get; }
+
+    private static SocketsHttpHandler CreateHandler(GatewayOptions options, bool pooled) => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        EnableMultipleHttp2Connections = true,
+        ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+        ConnectTimeout = TimeSpan.FromSeconds(options.Timeouts.ConnectSeconds),
+        PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
+
+        // Zero: a connection is never handed to a second request.
+        PooledConnectionLifetime = pooled ? Timeout.InfiniteTimeSpan : TimeSpan.Zero,
+
+        // When a client disconnects mid-stream we drop the upstream response; draining it instead would keep
+        // llama-server generating (and the slot busy) for up to the drain timeout.
+        MaxResponseDrainSize = 0,
+        ResponseDrainTimeout = TimeSpan.Zero,
+    };
+
+    public void Dispose()
+    {
+        Invoker.Dispose();
+        FreshConnectionInvoker.Dispose();
+    }
 }

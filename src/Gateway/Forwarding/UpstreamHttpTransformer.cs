@@ -30,12 +30,8 @@ internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, Res
         // The relay parses the stream, so it must arrive uncompressed.
         proxyRequest.Headers.Remove(HeaderNames.AcceptEncoding);
 
-        // llama-server sometimes closes a kept-alive connection right after a response without announcing it; a model
-        // request sent on it at that moment fails with "response ended prematurely" (1 of 48 requests in the six-user
-        // end-to-end test, 1-3 of 216 in the cache bench) and cannot be retried, since it may already be generating.
-        // A fresh connection per model request costs well under a millisecond next to seconds of prefill.
-        // count_tokens keeps pooled connections: it generates nothing and is retried instead.
-        if (request.Route != ApiRoute.CountTokens)
+        // The retry after an upstream closed a connection without answering goes on a connection of its own.
+        if (request.FreshConnection)
         {
             proxyRequest.Headers.ConnectionClose = true;
         }

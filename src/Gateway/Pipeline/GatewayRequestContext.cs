@@ -83,6 +83,12 @@ internal sealed class GatewayRequestContext : IDisposable
 
     public string? FailureMessage { get; private set; }
 
+    /// <summary>
+    /// Whether the upstream request must go on a new connection that is closed after it: set for the one retry after
+    /// an upstream closed a (pooled) connection without answering.
+    /// </summary>
+    public bool FreshConnection { get; set; }
+
     /// <summary>Whether any response byte has been produced by the upstream (so a retry would replay generation).</summary>
     public bool UpstreamResponded { get; set; }
 

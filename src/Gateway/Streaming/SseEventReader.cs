@@ -95,7 +95,51 @@ internal sealed class SseEventReader : IDisposable
     /// <summary>Reads the next event.</summary>
     /// <returns>False at the end of the stream.</returns>
     /// <exception cref="SseEventTooLargeException">An event is larger than the configured limit.</exception>
-    public async ValueTask<bool> ReadNextAsync(CancellationToken cancellationToken = default)
+    public ValueTask<bool> ReadNextAsync(CancellationToken cancellationToken = default)
+    {
+        BeginNext();
+        return Parse() switch
+        {
+            Step.Event => new ValueTask<bool>(true),
+            Step.End => new ValueTask<bool>(false),
+            _ => ContinueAsync(cancellationToken),
+        };
+    }
+
+    /// <summary>
+    /// Reads the next event only if it is already complete in the buffer (no I/O). False means the next
+    /// <see cref="ReadNextAsync"/> would wait for the stream (or report its end): the moment to flush what was relayed.
+    /// An event started in the buffer is kept and completed by that call.
+    /// </summary>
+    public bool TryReadNextBuffered()
+    {
+        BeginNext();
+        return Parse() == Step.Event;
+    }
+
+    private enum Step
+    {
+        Event,
+        End,
+        NeedData,
+    }
+
+    private async ValueTask<bool> ContinueAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await FillAsync(cancellationToken).ConfigureAwait(false);
+            switch (Parse())
+            {
+                case Step.Event:
+                    return true;
+                case Step.End:
+                    return false;
+            }
+        }
+    }
+
+    private void BeginNext()
     {
         ObjectDisposedException.ThrowIf(_buffer.Length == 0, this);
         if (_ready)
@@ -103,17 +147,20 @@ internal sealed class SseEventReader : IDisposable
             _eventStart = _eventEnd;
             _scan = _eventEnd;
             _ready = false;
+            ResetEvent();
         }
+    }
 
-        ResetEvent();
+    /// <summary>Parses from the buffer; an event cut off by its end stays half-parsed until more data arrives.</summary>
+    private Step Parse()
+    {
         while (true)
         {
             if (!_bomChecked)
             {
                 if (_end - _scan < 3 && !_eof)
                 {
-                    await FillAsync(cancellationToken).ConfigureAwait(false);
-                    continue;
+                    return Step.NeedData;
                 }
 
                 _bomChecked = true;
@@ -132,19 +179,13 @@ internal sealed class SseEventReader : IDisposable
             {
                 if (!_eof)
                 {
-                    await FillAsync(cancellationToken).ConfigureAwait(false);
-                    continue;
+                    return Step.NeedData;
                 }
 
                 if (unread.IsEmpty)
                 {
                     // End of stream: an event still open is delivered even without its blank line.
-                    if (_dataLines > 0)
-                    {
-                        return Deliver(_end);
-                    }
-
-                    return false;
+                    return _dataLines > 0 && Deliver(_end) ? Step.Event : Step.End;
                 }
 
                 lineEnd = _end;
@@ -158,8 +199,7 @@ internal sealed class SseEventReader : IDisposable
                     if (lineEnd + 1 == _end && !_eof)
                     {
                         // Cannot tell "\r" from "\r\n" yet.
-                        await FillAsync(cancellationToken).ConfigureAwait(false);
-                        continue;
+                        return Step.NeedData;
                     }
 
                     next = lineEnd + 1 < _end && _buffer[lineEnd + 1] == (byte)'\n' ? lineEnd + 2 : lineEnd + 1;
@@ -176,7 +216,8 @@ internal sealed class SseEventReader : IDisposable
             {
                 if (_dataLines > 0)
                 {
-                    return Deliver(next);
+                    Deliver(next);
+                    return Step.Event;
                 }
 
                 // A block with no data (comments, a lone id or event name) is not an event; drop it.

@@ -59,10 +59,11 @@ public sealed class FailoverTests
     }
 
     [Fact]
-    public async Task Request_UpstreamResetsAfterReceivingIt_NotRetriedElsewhere()
+    public async Task Request_UpstreamResetsAfterReceivingIt_RetriedOnceOnSameInstanceNeverElsewhere()
     {
-        // The request reached a server that then crashed: it may have been generating, and a request that crashes
-        // servers must not be carried to every instance in turn.
+        // The request reached a server that then dropped the connection. One retry on a connection of its own covers
+        // llama-server closing a pooled connection just as it was taken; beyond that the request may be what breaks
+        // the server, and it must not be carried to every instance in turn.
         Func<Microsoft.AspNetCore.Http.HttpContext, string, Task> crash = (http, _) =>
         {
             http.Abort();
@@ -78,9 +79,73 @@ public sealed class FailoverTests
         var (type, message) = await Traffic.ErrorBodyAsync(response, anthropic: true);
         Assert.Equal("api_error", type);
         Assert.Contains("'u", message);
-        Assert.Equal(1, first.Requests.Count + second.Requests.Count);
+        Assert.Equal(LlamaGateway.Forwarding.UpstreamForwarder.MaxModelRequestAttempts, first.Requests.Count + second.Requests.Count);
+        Assert.True(first.Requests.IsEmpty || second.Requests.IsEmpty, $"u0 got {first.Requests.Count}, u1 got {second.Requests.Count}");
         Assert.DoesNotContain("trying another instance", gateway.Logs.All);
         await Leaks.AssertNoneAsync(gateway);
+    }
+
+    [Fact]
+    public async Task Request_UpstreamClosesConnectionWithoutAnswering_RetriedOnFreshConnectionAndAnswered()
+    {
+        // What llama-server does to a pooled connection: it closes it after every streamed response, unannounced.
+        var calls = 0;
+        var connectionHeaders = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var upstream = await KillableUpstream.StartAsync((http, _) =>
+        {
+            connectionHeaders.Enqueue(http.Request.Headers.Connection.ToString());
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                http.Abort();
+                return Task.CompletedTask;
+            }
+
+            return Traffic.WriteJsonAsync(http, StreamPath.TranslatedAnthropic);
+        });
+        await using var gateway = await GatewayHost.StartAsync(Pool(upstream.BaseUrl));
+
+        using var response = await gateway.Client.SendAsync(Traffic.Request(StreamPath.TranslatedAnthropic, stream: false));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, upstream.Requests.Count);
+        Assert.Equal(["", "close"], connectionHeaders.Select(h => h.ToLowerInvariant()).ToArray());
+        Assert.True(gateway.Service<UpstreamRegistry>().Instances[0].IsHealthy);
+        await Leaks.AssertNoneAsync(gateway);
+    }
+
+    [Fact]
+    public async Task Request_UpstreamClosesThenRefuses_502NamingItAndNotSentElsewhere()
+    {
+        // A server that crashed on the request: it drops the connection and its port is closed by the time of the
+        // retry. The request must not move on to the next instance.
+        KillableUpstream? first = null;
+        KillableUpstream? second = null;
+        Func<Microsoft.AspNetCore.Http.HttpContext, string, Task> CrashAndStay(Func<KillableUpstream?> which) => async (http, body) =>
+        {
+            // Kestrel stops listening before it aborts the connections, so the retry meets a closed port.
+            _ = Task.Run(() => which()!.KillAsync());
+            await Task.Delay(Timeout.Infinite, http.RequestAborted).ContinueWith(static _ => { }, TaskScheduler.Default);
+        };
+        first = await KillableUpstream.StartAsync(CrashAndStay(() => first));
+        second = await KillableUpstream.StartAsync(CrashAndStay(() => second));
+        await using (first)
+        await using (second)
+        {
+            await using var gateway = await GatewayHost.StartAsync(Pool(first.BaseUrl, second.BaseUrl));
+            var registry = gateway.Service<UpstreamRegistry>();
+            await Poll.UntilAsync(() => registry.Instances.All(i => i.SlotsDiscovered), "the start-up probes");
+
+            using var response = await gateway.Client.SendAsync(Traffic.Request(StreamPath.TranslatedAnthropic, stream: false));
+
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            var (type, message) = await Traffic.ErrorBodyAsync(response, anthropic: true);
+            Assert.Equal("api_error", type);
+            Assert.Contains("closed the connection without answering and then refused a new one", message);
+            Assert.Contains("not sent to another instance", message);
+            Assert.Equal(1, first.Requests.Count + second.Requests.Count);
+            Assert.DoesNotContain("trying another instance", gateway.Logs.All);
+            await Leaks.AssertNoneAsync(gateway);
+        }
     }
 
     [Fact]

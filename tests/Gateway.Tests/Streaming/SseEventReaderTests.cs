@@ -79,6 +79,87 @@ public sealed class SseEventReaderTests
     }
 
     [Fact]
+    public async Task TryReadNextBuffered_MixedWithReadNextAsyncAtEverySplitPosition_SameEvents()
+    {
+        // The relay asks for buffered events first and waits on the stream only when none is complete; an event the
+        // buffer holds only half of must survive that question intact.
+        var bytes = Encoding.UTF8.GetBytes(Input);
+        for (var first = 1; first < bytes.Length; first += 3)
+        {
+            for (var second = first + 1; second < bytes.Length; second += 5)
+            {
+                var events = new List<(string, string, string)>();
+                using var reader = new SseEventReader(ChunkedReadStream.SplitAt(bytes, first, second));
+                while (reader.TryReadNextBuffered() || await reader.ReadNextAsync())
+                {
+                    events.Add((Encoding.UTF8.GetString(reader.EventName), Encoding.UTF8.GetString(reader.Data), Encoding.UTF8.GetString(reader.RawEvent)));
+                }
+
+                Assert.True(Expected.SequenceEqual(events), $"split at {first}, {second}: {string.Join(" | ", events)}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TryReadNextBuffered_EventsOfOneRead_ReturnedWithoutReadingMore()
+    {
+        var bytes = Encoding.UTF8.GetBytes("data: a\n\ndata: b\n\ndata: c\n\ndata: d\n\n");
+        var stream = new CountingStream(ChunkedReadStream.SplitAt(bytes, 15));
+        using var reader = new SseEventReader(stream);
+
+        Assert.True(await reader.ReadNextAsync());
+        Assert.Equal("a", Encoding.UTF8.GetString(reader.Data));
+        var reads = stream.Reads;
+        Assert.False(reader.TryReadNextBuffered());
+        Assert.Equal(reads, stream.Reads);
+        Assert.True(await reader.ReadNextAsync());
+        Assert.Equal("b", Encoding.UTF8.GetString(reader.Data));
+        Assert.True(reader.TryReadNextBuffered());
+        Assert.Equal("c", Encoding.UTF8.GetString(reader.Data));
+        Assert.True(reader.TryReadNextBuffered());
+        Assert.Equal("d", Encoding.UTF8.GetString(reader.Data));
+        Assert.False(reader.TryReadNextBuffered());
+        Assert.False(await reader.ReadNextAsync());
+    }
+
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public int Reads { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            Reads++;
+            return inner.Read(buffer, offset, count);
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Reads++;
+            return inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task ReadNextAsync_EventLargerThanLimit_ThrowsSseEventTooLarge()
     {
         var bytes = Encoding.UTF8.GetBytes("data: small\n\ndata: " + new string('x', 200) + "\n\n");
