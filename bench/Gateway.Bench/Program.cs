@@ -82,7 +82,7 @@ static void PrintUsage()
                     --side-every 3 --subagent-requests 2 --count-tokens 20 --think 1.0 --model bench|fast|PATH
                     --variants direct,naive-np1,naive,gateway --llama-server PATH --out DIR --quick
           overhead  Gateway vs plain YARP pass-through vs direct, against a zero-work upstream, with Claude Code-sized
-                    bodies: --concurrency 1,16,64 --requests N --warmup N --sizes 40,100,200
+                    bodies: --concurrency 1,16,64 --requests N --warmup N --warmup-seconds 5 --measure-seconds 8 --sizes 40,100,200
                     --targets direct,yarp,gateway[,gateway-quiet,gateway-anthropic] --gateway-log shipped|Warning|... --gateway-dialect openai|anthropic
                     --out DIR --quick
           micro     BenchmarkDotNet for the normalizer, fingerprinter and routing decision on a 100 KB body, plus the

@@ -15,6 +15,16 @@ internal sealed record OverheadOptions
     public required IReadOnlyList<int> SizesKb { get; init; }
     public int Requests { get; init; } = 3000;
     public int Warmup { get; init; } = 600;
+
+    /// <summary>
+    /// Warm-up lasts at least this long as well: the JIT's tiering (tier 0, instrumented, then optimized code, compiled
+    /// in the background) takes seconds on 2 busy cores, and 600 requests at concurrency 64 are over in a fraction of
+    /// one; the measured numbers would then be of half-compiled code, which a running gateway does not have.
+    /// </summary>
+    public double WarmupSeconds { get; init; } = 5;
+
+    /// <summary>Measurement lasts at least this long as well, so a run is not over before the noise averages out.</summary>
+    public double MeasureSeconds { get; init; } = 8;
     public string GatewayLogLevel { get; init; } = "shipped";
     public string GatewayDialect { get; init; } = "openai";
     public int UpstreamSlots { get; init; } = 128;
@@ -55,6 +65,8 @@ internal static class OverheadSuite
             SizesKb = cli.Ints("sizes", [40, 100, 200]),
             Requests = cli.Int("requests", quick ? 600 : 3000),
             Warmup = cli.Int("warmup", quick ? 150 : 600),
+            WarmupSeconds = cli.Double("warmup-seconds", quick ? 1 : 5),
+            MeasureSeconds = cli.Double("measure-seconds", quick ? 1 : 8),
             GatewayLogLevel = cli.String("gateway-log", "shipped")!,
             GatewayDialect = cli.String("gateway-dialect", "openai")!,
             UpstreamSlots = cli.Int("upstream-slots", 128),
@@ -86,7 +98,7 @@ internal static class OverheadSuite
     public static async Task<int> RunAsync(OverheadOptions options, MachineInfo machine, CancellationToken cancellationToken)
     {
         var maxClients = options.Concurrency.Max();
-        AnsiConsole.MarkupLine($"[bold]overhead[/]: {options.Requests} requests per run after {options.Warmup} warm-up, concurrency {string.Join("/", options.Concurrency)}, bodies {string.Join("/", options.SizesKb)} KB");
+        AnsiConsole.MarkupLine($"[bold]overhead[/]: >= {options.Requests} requests and {options.MeasureSeconds:0.#} s per run after >= {options.Warmup} requests and {options.WarmupSeconds:0.#} s of warm-up, concurrency {string.Join("/", options.Concurrency)}, bodies {string.Join("/", options.SizesKb)} KB");
         var bodies = new Dictionary<int, byte[][]>();
         foreach (var kb in options.SizesKb)
         {
@@ -219,9 +231,11 @@ internal static class OverheadSuite
 
         // Warm-up: JIT, connection pools, the gateway's conversation table.
         var warm = 0;
+        var warmClock = Stopwatch.StartNew();
+        var warmFor = TimeSpan.FromSeconds(options.WarmupSeconds);
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
         {
-            while (Interlocked.Increment(ref warm) <= options.Warmup)
+            while (Interlocked.Increment(ref warm) <= options.Warmup || warmClock.Elapsed < warmFor)
             {
                 await SendOne(c, warm);
             }
@@ -232,15 +246,18 @@ internal static class OverheadSuite
         var failed = 0;
         var issued = 0;
         var gate = new object();
+        var completed = 0;
+        var measureFor = TimeSpan.FromSeconds(options.MeasureSeconds);
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
         {
             int n;
-            while ((n = Interlocked.Increment(ref issued)) <= options.Requests)
+            while ((n = Interlocked.Increment(ref issued)) <= options.Requests || clock.Elapsed < measureFor)
             {
                 var (ms, ttfb, ok) = await SendOne(c, n);
                 lock (gate)
                 {
+                    completed++;
                     if (ok)
                     {
                         latency[sizes[n % sizes.Count]].Add(ms);
@@ -254,7 +271,7 @@ internal static class OverheadSuite
             }
         }));
         clock.Stop();
-        return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, options.Requests, failed, latency, ttfbs) { FirstError = firstError };
+        return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, completed, failed, latency, ttfbs) { FirstError = firstError };
     }
 
     internal sealed record Target(string Name, bool? Pass, string Measured, string Why);
@@ -308,7 +325,7 @@ internal static class OverheadSuite
         md.Bullets(
         [
             $"Bodies: real Claude Code requests (the recorded follow-up turn) grown with Read/Bash tool turns, or with fewer tools below a full request's ~54 KB: {string.Join(", ", bodies.Select(kv => $"{kv.Key} KB ({kv.Value.Average(b => b.Length) / 1024:0.0} KB actual)"))}; every client has its own conversation",
-            $"Closed loop: N clients send back to back, cycling through the sizes; {options.Warmup} warm-up requests then {options.Requests} measured per (target, concurrency)",
+            $"Closed loop: N clients send back to back, cycling through the sizes; per (target, concurrency) a warm-up of at least {options.Warmup} requests and {options.WarmupSeconds:0.#} s (until the JIT has compiled the hot paths with full optimization, as in a gateway that has been running), then at least {options.Requests} measured requests and {options.MeasureSeconds:0.#} s",
             "Latency = send to the last byte of the response stream (client side). Added latency = proxy percentile minus direct percentile at the same concurrency and body size",
             $"Peak RSS = VmHWM of the proxy's own process over all its runs; the zero upstream gets {options.UpstreamSlots} slots (`/props`) so the gateway never queues for a slot",
         ]);
@@ -359,6 +376,6 @@ internal static class OverheadSuite
         var p99 = new BarPanel($"ADDED LATENCY P99, {kb100} KB (MS)", groups, series, [.. options.Concurrency.Select(c => series.Select(t => Added(t, c, kb100, 99)).ToArray())], v => v.ToString("0.0", CultureInfo.InvariantCulture)) { Reference = (3, "TARGET 3 MS AT C=1") };
         var rss = new BarPanel("PEAK RSS OF THE PROXY PROCESS (MIB)", ["peak RSS"], series, [[.. series.Select(t => memory.TryGetValue(t, out var m) && m.Peak > 0 ? m.Peak / 1048576.0 : double.NaN)]], v => v.ToString("0", CultureInfo.InvariantCulture));
         Infrastructure.BarChart.Render(path, "GATEWAY OVERHEAD VS DIRECT AND PLAIN YARP (ZERO-WORK UPSTREAM)", series, [throughput, p50, p99, rss], 2,
-            $"Loopback, {options.Requests} requests per run after {options.Warmup} warm-up, bodies {string.Join("/", options.SizesKb)} KB built from recorded Claude Code requests; proxies and upstream in their own processes; gateway log level {options.GatewayLogLevel}{(options.Quick ? "; QUICK PRESET" : string.Empty)}.");
+            $"Loopback, >= {options.Requests} requests and {options.MeasureSeconds:0.#} s per run after >= {options.Warmup} requests and {options.WarmupSeconds:0.#} s of warm-up, bodies {string.Join("/", options.SizesKb)} KB built from recorded Claude Code requests; proxies and upstream in their own processes; gateway log level {options.GatewayLogLevel}{(options.Quick ? "; QUICK PRESET" : string.Empty)}.");
     }
 }
