@@ -116,6 +116,20 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>CPU time (user + system) the process has used so far; zero once it has exited.</summary>
+    public TimeSpan CpuTime()
+    {
+        try
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+        catch (InvalidOperationException)
+        {
+            return TimeSpan.Zero;
+        }
+    }
+
     /// <summary>Peak resident set size (VmHWM) and current RSS of the process, in bytes; -1 when unknown.</summary>
     public (long Peak, long Current) Memory() => ProcessMemory.Read(_process.Id);
 

@@ -39,6 +39,13 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
 {
     public string? FirstError { get; init; }
 
+    /// <summary>CPU time of each process over the measured window, in microseconds per request (NaN: not measured).</summary>
+    public double ProxyCpuUsPerRequest { get; init; } = double.NaN;
+
+    public double UpstreamCpuUsPerRequest { get; init; } = double.NaN;
+
+    public double ClientCpuUsPerRequest { get; init; } = double.NaN;
+
     public double RequestsPerSecond => Requests / Seconds;
 
     public List<double> All => [.. LatencyMsBySize.Values.SelectMany(v => v)];
@@ -134,9 +141,9 @@ internal static class OverheadSuite
 
                 foreach (var concurrency in options.Concurrency)
                 {
-                    var run = await LoadAsync(target, url, concurrency, options, bodies, cancellationToken);
+                    var run = await LoadAsync(target, url, concurrency, options, bodies, proxy, upstream, cancellationToken);
                     runs.Add(run);
-                    AnsiConsole.MarkupLine(Markup.Escape($"  {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
+                    AnsiConsole.MarkupLine(Markup.Escape($"  {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
                     if (run.Failed > 0 && proxy is not null)
                     {
                         AnsiConsole.WriteLine("  last lines of its output:\n" + string.Join('\n', proxy.Tail().Split('\n').TakeLast(8)));
@@ -174,7 +181,8 @@ internal static class OverheadSuite
 
     /// <summary>Closed loop: <paramref name="concurrency"/> clients, each with its own conversation, sending back to
     /// back (cycling the body sizes) until the run's request budget is spent; warm-up requests first, unmeasured.</summary>
-    private static async Task<LoadRun> LoadAsync(string target, string url, int concurrency, OverheadOptions options, Dictionary<int, byte[][]> bodies, CancellationToken cancellationToken)
+    private static async Task<LoadRun> LoadAsync(string target, string url, int concurrency, OverheadOptions options, Dictionary<int, byte[][]> bodies,
+        ChildProcess? proxy, ChildProcess upstream, CancellationToken cancellationToken)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -248,6 +256,8 @@ internal static class OverheadSuite
         var gate = new object();
         var completed = 0;
         var measureFor = TimeSpan.FromSeconds(options.MeasureSeconds);
+        var self = Process.GetCurrentProcess();
+        var cpuBefore = (Proxy: proxy?.CpuTime() ?? TimeSpan.Zero, Upstream: upstream.CpuTime(), Client: self.TotalProcessorTime);
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
         {
@@ -271,7 +281,15 @@ internal static class OverheadSuite
             }
         }));
         clock.Stop();
-        return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, completed, failed, latency, ttfbs) { FirstError = firstError };
+        self.Refresh();
+        double PerRequest(TimeSpan before, TimeSpan after) => completed == 0 ? double.NaN : (after - before).TotalMicroseconds / completed;
+        return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, completed, failed, latency, ttfbs)
+        {
+            FirstError = firstError,
+            ProxyCpuUsPerRequest = proxy is null ? double.NaN : PerRequest(cpuBefore.Proxy, proxy.CpuTime()),
+            UpstreamCpuUsPerRequest = PerRequest(cpuBefore.Upstream, upstream.CpuTime()),
+            ClientCpuUsPerRequest = PerRequest(cpuBefore.Client, self.TotalProcessorTime),
+        };
     }
 
     internal sealed record Target(string Name, bool? Pass, string Measured, string Why);
@@ -302,7 +320,9 @@ internal static class OverheadSuite
         {
             var ratio = gateway.RequestsPerSecond / yarp.RequestsPerSecond;
             list.Add(new Target($"gateway throughput at concurrency {c} >= 80% of plain YARP", gateway.Failed == 0 && ratio >= 0.8,
-                $"{gateway.RequestsPerSecond:0} vs {yarp.RequestsPerSecond:0} req/s = {ratio * 100:0} %" + (gateway.Failed > 0 ? $"; {gateway.Failed} failed" : string.Empty), "closed loop, mixed body sizes"));
+                $"{gateway.RequestsPerSecond:0} vs {yarp.RequestsPerSecond:0} req/s = {ratio * 100:0} %" + (gateway.Failed > 0 ? $"; {gateway.Failed} failed" : string.Empty)
+                + (double.IsNaN(gateway.ProxyCpuUsPerRequest) ? string.Empty : $" (proxy CPU per request: {Us(gateway.ProxyCpuUsPerRequest)} vs {Us(yarp.ProxyCpuUsPerRequest)})"),
+                "closed loop, mixed body sizes"));
         }
 
         return list;
@@ -357,11 +377,21 @@ internal static class OverheadSuite
             return (IReadOnlyList<string>)row;
         }));
 
+        md.Heading(2, "CPU per request");
+        md.Paragraph("Each process's own CPU time (user + system, from the kernel) over the measured window, divided by the requests completed in it. "
+            + "With client, proxy and upstream sharing the machine's cores, throughput at high concurrency follows the sum of the three; the proxy column is the proxy's own cost, independent of that sharing.");
+        md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request"], runs.Select(r => (IReadOnlyList<string>)
+        [
+            r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture), Us(r.ProxyCpuUsPerRequest), Us(r.UpstreamCpuUsPerRequest), Us(r.ClientCpuUsPerRequest),
+        ]));
+
         md.Heading(2, "Memory");
         md.Table(["process", "peak RSS (VmHWM)", "RSS after the runs"], memory.Select(kv => (IReadOnlyList<string>)[kv.Key, kv.Value.Peak < 0 ? "n/a" : Fmt.Mib(kv.Value.Peak), kv.Value.AfterRuns < 0 ? "n/a" : Fmt.Mib(kv.Value.AfterRuns)]));
         md.Paragraph("Chart: `overhead.png` beside this file.");
         return md.ToString();
     }
+
+    private static string Us(double value) => double.IsNaN(value) ? "-" : value.ToString("0", CultureInfo.InvariantCulture) + " us";
 
     private static void Chart(string path, OverheadOptions options, List<LoadRun> runs, Dictionary<string, (long Peak, long AfterRuns)> memory)
     {
