@@ -29,9 +29,9 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var status = (int)upstream.StatusCode;
         request.UpstreamStatus = status;
         request.UpstreamResponded = true;
-        health.Answered(request.Lease!.Instance);
-        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
         var instance = request.Lease!.Instance;
+        health.Answered(instance);
+        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
         try
         {
             if (status >= 400)
@@ -231,6 +231,12 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         if (http.RequestAborted.IsCancellationRequested)
         {
             return;
+        }
+
+        // Relayed events still waiting for their flush count as sent, as each did when it was flushed on its own.
+        if (http.Response.BodyWriter.CanGetUnflushedBytes)
+        {
+            request.ResponseBytes += http.Response.BodyWriter.UnflushedBytes;
         }
 
         if (translator is not null)
