@@ -15,6 +15,11 @@ internal static class HostCommand
 {
     public const string ReadyPrefix = "LISTENING ";
 
+    /// <summary>Prefix of the line printed every <see cref="JitReportInterval"/>: methods compiled so far by the JIT.</summary>
+    public const string JitPrefix = "JIT ";
+
+    public static readonly TimeSpan JitReportInterval = TimeSpan.FromMilliseconds(500);
+
     public static async Task<int> RunAsync(Cli cli, CancellationToken cancellationToken)
     {
         var what = cli.Positional.FirstOrDefault() ?? throw new ArgumentException("host: expected zero, yarp or gateway");
@@ -34,10 +39,32 @@ internal static class HostCommand
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         Console.Out.WriteLine(ReadyPrefix + address);
         Console.Out.Flush();
+        _ = ReportJitAsync(cancellationToken);
 
         // Until the bench ends this process (SIGTERM/SIGINT stop the host; the bench kills it by its id otherwise).
         await app.WaitForShutdownAsync(cancellationToken);
         return 0;
+    }
+
+    /// <summary>
+    /// Tiered compilation goes on in the background for tens of seconds under load on 2 busy cores (seen: the JIT
+    /// thread at 13 % of the gateway's CPU 20 s in), and a server that has been running has none of it. The bench
+    /// reads these lines to start measuring only once compilation has settled.
+    /// </summary>
+    private static async Task ReportJitAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(JitReportInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                Console.Out.WriteLine(JitPrefix + System.Runtime.JitInfo.GetCompiledMethodCount().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Console.Out.Flush();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>

@@ -160,6 +160,12 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
 
         OnLine?.Invoke(line);
+        if (line.StartsWith(Hosting.HostCommand.JitPrefix, StringComparison.Ordinal))
+        {
+            // A host's twice-a-second JIT progress report: for its handler only, or it would push the log out of the tail.
+            return;
+        }
+
         List<TaskCompletionSource<string>>? matched = null;
         lock (_gate)
         {

@@ -23,6 +23,12 @@ internal sealed record OverheadOptions
     /// </summary>
     public double WarmupSeconds { get; init; } = 5;
 
+    /// <summary>
+    /// Warm-up also lasts until no process in the run (client, proxy, upstream) has compiled more than a few methods
+    /// over the last few seconds, but no longer than this.
+    /// </summary>
+    public double MaxWarmupSeconds { get; init; } = 90;
+
     /// <summary>Measurement lasts at least this long as well, so a run is not over before the noise averages out.</summary>
     public double MeasureSeconds { get; init; } = 8;
     public string GatewayLogLevel { get; init; } = "shipped";
@@ -43,6 +49,12 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
     public double ProxyCpuUsPerRequest { get; init; } = double.NaN;
 
     public double UpstreamCpuUsPerRequest { get; init; } = double.NaN;
+
+    /// <summary>How long the warm-up took (the JIT settling decides most of it).</summary>
+    public double WarmupSeconds { get; init; }
+
+    /// <summary>Methods the proxy's JIT compiled during the measured window (-1: no proxy).</summary>
+    public long ProxyJitDuringMeasure { get; init; } = -1;
 
     public double ClientCpuUsPerRequest { get; init; } = double.NaN;
 
@@ -73,6 +85,7 @@ internal static class OverheadSuite
             Requests = cli.Int("requests", quick ? 600 : 3000),
             Warmup = cli.Int("warmup", quick ? 150 : 600),
             WarmupSeconds = cli.Double("warmup-seconds", quick ? 1 : 5),
+            MaxWarmupSeconds = cli.Double("max-warmup-seconds", quick ? 5 : 90),
             MeasureSeconds = cli.Double("measure-seconds", quick ? 1 : 8),
             GatewayLogLevel = cli.String("gateway-log", "shipped")!,
             GatewayDialect = cli.String("gateway-dialect", "openai")!,
@@ -114,7 +127,8 @@ internal static class OverheadSuite
 
         AnsiConsole.MarkupLine("bodies: " + string.Join(", ", bodies.Select(kv => $"{kv.Key} KB -> {kv.Value.Average(b => b.Length) / 1024:0.0} KB")));
 
-        await using var upstream = ChildProcess.StartSelf("zero upstream", ["host", "zero", "--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture)]);
+        var upstreamJit = JitProgress.ForHost();
+        await using var upstream = ChildProcess.StartSelf("zero upstream", ["host", "zero", "--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture)], upstreamJit.OnLine);
         var upstreamUrl = await ListeningUrlAsync(upstream, cancellationToken);
 
         var runs = new List<LoadRun>();
@@ -122,6 +136,7 @@ internal static class OverheadSuite
         foreach (var target in options.Targets)
         {
             ChildProcess? proxy = null;
+            var proxyJit = JitProgress.ForHost();
             var url = upstreamUrl;
             try
             {
@@ -135,15 +150,21 @@ internal static class OverheadSuite
                             "--dialect", target == "gateway-anthropic" ? "anthropic" : options.GatewayDialect]);
                     }
 
-                    proxy = ChildProcess.StartSelf(target, args);
+                    proxy = ChildProcess.StartSelf(target, args, proxyJit.OnLine);
                     url = await ListeningUrlAsync(proxy, cancellationToken);
                 }
 
                 foreach (var concurrency in options.Concurrency)
                 {
-                    var run = await LoadAsync(target, url, concurrency, options, bodies, proxy, upstream, cancellationToken);
+                    var jit = new List<JitProgress> { upstreamJit };
+                    if (proxy is not null)
+                    {
+                        jit.Add(proxyJit);
+                    }
+
+                    var run = await LoadAsync(target, url, concurrency, options, bodies, proxy, upstream, jit, cancellationToken);
                     runs.Add(run);
-                    AnsiConsole.MarkupLine(Markup.Escape($"  {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
+                    AnsiConsole.MarkupLine(Markup.Escape($"  {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  warm-up {run.WarmupSeconds:0} s  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
                     if (run.Failed > 0 && proxy is not null)
                     {
                         AnsiConsole.WriteLine("  last lines of its output:\n" + string.Join('\n', proxy.Tail().Split('\n').TakeLast(8)));
@@ -182,7 +203,7 @@ internal static class OverheadSuite
     /// <summary>Closed loop: <paramref name="concurrency"/> clients, each with its own conversation, sending back to
     /// back (cycling the body sizes) until the run's request budget is spent; warm-up requests first, unmeasured.</summary>
     private static async Task<LoadRun> LoadAsync(string target, string url, int concurrency, OverheadOptions options, Dictionary<int, byte[][]> bodies,
-        ChildProcess? proxy, ChildProcess upstream, CancellationToken cancellationToken)
+        ChildProcess? proxy, ChildProcess upstream, IReadOnlyList<JitProgress> hostJit, CancellationToken cancellationToken)
     {
         using var handler = new SocketsHttpHandler
         {
@@ -237,17 +258,52 @@ internal static class OverheadSuite
             return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, ttfb, response.StatusCode == HttpStatusCode.OK && sawStop);
         }
 
-        // Warm-up: JIT, connection pools, the gateway's conversation table.
+        // Warm-up: JIT, connection pools, the gateway's conversation table. It ends once every process's JIT has
+        // settled (fewer than 5 methods compiled in the last 3 s), which a polling task decides while clients send.
         var warm = 0;
         var warmClock = Stopwatch.StartNew();
         var warmFor = TimeSpan.FromSeconds(options.WarmupSeconds);
+        var maxWarm = TimeSpan.FromSeconds(Math.Max(options.MaxWarmupSeconds, options.WarmupSeconds));
+        var clientJit = JitProgress.ForThisProcess();
+        var settled = 0;
+        using var warmDone = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            using var tick = new PeriodicTimer(HostCommand.JitReportInterval);
+            while (await tick.WaitForNextTickAsync(warmDone.Token).ConfigureAwait(false))
+            {
+                clientJit.Sample();
+                var all = clientJit.SettledFor(TimeSpan.FromSeconds(3), 5);
+                foreach (var host in hostJit)
+                {
+                    all &= host.SettledFor(TimeSpan.FromSeconds(3), 5);
+                }
+
+                if (all || warmClock.Elapsed >= maxWarm)
+                {
+                    Volatile.Write(ref settled, 1);
+                    return;
+                }
+            }
+        }, CancellationToken.None);
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
         {
-            while (Interlocked.Increment(ref warm) <= options.Warmup || warmClock.Elapsed < warmFor)
+            while (Interlocked.Increment(ref warm) <= options.Warmup || warmClock.Elapsed < warmFor || Volatile.Read(ref settled) == 0)
             {
                 await SendOne(c, warm);
             }
         }));
+        warmDone.Cancel();
+        try
+        {
+            await watcher;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var warmupSeconds = warmClock.Elapsed.TotalSeconds;
+        var proxyJitBefore = hostJit.Count > 1 ? hostJit[^1].Latest : -1;
 
         var latency = sizes.ToDictionary(s => s, _ => new List<double>());
         var ttfbs = sizes.ToDictionary(s => s, _ => new List<double>());
@@ -289,6 +345,8 @@ internal static class OverheadSuite
             ProxyCpuUsPerRequest = proxy is null ? double.NaN : PerRequest(cpuBefore.Proxy, proxy.CpuTime()),
             UpstreamCpuUsPerRequest = PerRequest(cpuBefore.Upstream, upstream.CpuTime()),
             ClientCpuUsPerRequest = PerRequest(cpuBefore.Client, self.TotalProcessorTime),
+            WarmupSeconds = warmupSeconds,
+            ProxyJitDuringMeasure = proxyJitBefore < 0 ? -1 : hostJit[^1].Latest - proxyJitBefore,
         };
     }
 
@@ -345,7 +403,7 @@ internal static class OverheadSuite
         md.Bullets(
         [
             $"Bodies: real Claude Code requests (the recorded follow-up turn) grown with Read/Bash tool turns, or with fewer tools below a full request's ~54 KB: {string.Join(", ", bodies.Select(kv => $"{kv.Key} KB ({kv.Value.Average(b => b.Length) / 1024:0.0} KB actual)"))}; every client has its own conversation",
-            $"Closed loop: N clients send back to back, cycling through the sizes; per (target, concurrency) a warm-up of at least {options.Warmup} requests and {options.WarmupSeconds:0.#} s (until the JIT has compiled the hot paths with full optimization, as in a gateway that has been running), then at least {options.Requests} measured requests and {options.MeasureSeconds:0.#} s",
+            $"Closed loop: N clients send back to back, cycling through the sizes; per (target, concurrency) a warm-up of at least {options.Warmup} requests and {options.WarmupSeconds:0.#} s that goes on until the JIT has settled in every process (fewer than 5 methods compiled in 3 s; at most {options.MaxWarmupSeconds:0} s): tiered compilation of the hot paths runs in the background for tens of seconds on 2 loaded cores, and a gateway that has been running has none of it; then at least {options.Requests} measured requests and {options.MeasureSeconds:0.#} s",
             "Latency = send to the last byte of the response stream (client side). Added latency = proxy percentile minus direct percentile at the same concurrency and body size",
             $"Peak RSS = VmHWM of the proxy's own process over all its runs; the zero upstream gets {options.UpstreamSlots} slots (`/props`) so the gateway never queues for a slot",
         ]);
@@ -380,9 +438,10 @@ internal static class OverheadSuite
         md.Heading(2, "CPU per request");
         md.Paragraph("Each process's own CPU time (user + system, from the kernel) over the measured window, divided by the requests completed in it. "
             + "With client, proxy and upstream sharing the machine's cores, throughput at high concurrency follows the sum of the three; the proxy column is the proxy's own cost, independent of that sharing.");
-        md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request"], runs.Select(r => (IReadOnlyList<string>)
+        md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request", "warm-up", "methods the proxy JIT-compiled while measured"], runs.Select(r => (IReadOnlyList<string>)
         [
             r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture), Us(r.ProxyCpuUsPerRequest), Us(r.UpstreamCpuUsPerRequest), Us(r.ClientCpuUsPerRequest),
+            r.WarmupSeconds.ToString("0.0", CultureInfo.InvariantCulture) + " s", r.ProxyJitDuringMeasure < 0 ? "-" : r.ProxyJitDuringMeasure.ToString(CultureInfo.InvariantCulture),
         ]));
 
         md.Heading(2, "Memory");

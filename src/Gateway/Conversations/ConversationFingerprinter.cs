@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Unicode;
+using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Conversations;
@@ -19,15 +20,34 @@ internal static class ConversationFingerprinter
             return null;
         }
 
-        var pass = new FingerprintPass(normalizedBody, route);
+        var copy = normalizedBody.ToArray();
+        JsonTape tape;
         try
         {
-            return pass.Run();
+            tape = JsonTape.Parse(copy, RequestNormalizer.MaxDepth);
         }
         catch (JsonException)
         {
             // Malformed JSON (the tokenizer also rejects escaped lone surrogates).
             return null;
+        }
+
+        using (tape)
+        {
+            return Compute(tape, route);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Compute(ReadOnlySpan{byte}, ApiRoute)"/> from the tape of a body already checked for UTF-8 (the
+    /// normalizer did), so nothing is scanned again: the request path uses this one.
+    /// </summary>
+    public static ConversationFingerprint? Compute(JsonTape normalizedBody, ApiRoute route)
+    {
+        var pass = new FingerprintPass(normalizedBody, route);
+        try
+        {
+            return pass.Run();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -7,7 +7,7 @@ using LlamaGateway.Pipeline;
 namespace LlamaGateway.Conversations;
 
 /// <summary>
-/// One forward pass over a normalized body that digests its canonical content: strings unescaped, content as blocks
+/// One forward pass over a normalized body (replayed from its tape) that digests its canonical content: strings unescaped, content as blocks
 /// (a string content is one text block), cache_control and citations ignored. Messages come before system and tools
 /// in Claude Code bodies, so each message is digested on its own and the chain is linked to the prefix key at the end.
 /// </summary>
@@ -56,10 +56,10 @@ internal ref struct FingerprintPass
     private ulong _promptPrefix;
     private bool _lastIsQuotaProbe;
 
-    public FingerprintPass(ReadOnlySpan<byte> body, ApiRoute route)
+    public FingerprintPass(JsonTape body, ApiRoute route)
     {
-        _unescapeArray = BodyBufferPool.Bytes.Rent(body.Length + JsonTokenizer.UnescapeSlack);
-        _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth, _unescapeArray);
+        _unescapeArray = BodyBufferPool.Bytes.Rent(body.Json.Length + JsonTokenizer.UnescapeSlack);
+        _reader = new JsonTokenizer(body, _unescapeArray);
         _route = route;
         _links = ArrayPool<ulong>.Shared.Rent(32);
         _linkChars = ArrayPool<int>.Shared.Rent(32);

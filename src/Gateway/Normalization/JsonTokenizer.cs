@@ -28,6 +28,8 @@ internal ref struct JsonTokenizer
     private const int MaxSupportedDepth = 512;
 
     private readonly ReadOnlySpan<byte> _json;
+    private readonly JsonTape? _tape;
+    private int _next;
     private readonly Span<byte> _unescaped;
     private int _unescapedLength;
     private bool _unescapedIsAscii;
@@ -52,14 +54,18 @@ internal ref struct JsonTokenizer
     }
 
     /// <summary>
-    /// A tokenizer that also unescapes every string and name while scanning it, into <paramref name="unescapeBuffer"/>
-    /// (at least <c>json.Length + UnescapeSlack</c> bytes), for callers that need nearly all text decoded (hashing):
-    /// one pass over the bytes instead of two. See <see cref="UnescapedValue"/>.
+    /// A tokenizer that replays the tokens of <paramref name="tape"/> instead of scanning: same surface and token
+    /// stream as scanning the tape's document, but nothing is validated again (the tape's own pass did that), and
+    /// <see cref="Skip"/> jumps over a subtree in one step. With an <paramref name="unescapeBuffer"/> (at least the
+    /// document's length plus <see cref="UnescapeSlack"/>) every string and name is unescaped as it is read and its
+    /// ASCII-ness is tracked: for callers that need nearly all text decoded (hashing).
     /// </summary>
-    public JsonTokenizer(ReadOnlySpan<byte> json, int maxDepth, Span<byte> unescapeBuffer)
-        : this(json, maxDepth)
+    public JsonTokenizer(JsonTape tape, Span<byte> unescapeBuffer = default)
     {
-        if (unescapeBuffer.Length < json.Length + UnescapeSlack)
+        _json = tape.Json;
+        _tape = tape;
+        _maxDepth = MaxSupportedDepth;
+        if (!unescapeBuffer.IsEmpty && unescapeBuffer.Length < _json.Length + UnescapeSlack)
         {
             throw new ArgumentException("The unescape buffer needs room for the whole body plus slack.", nameof(unescapeBuffer));
         }
@@ -67,12 +73,15 @@ internal ref struct JsonTokenizer
         _unescaped = unescapeBuffer;
     }
 
-    /// <summary>The current string or name, unescaped (the raw bytes when it has no escapes). Valid until the next Read.</summary>
+    /// <summary>
+    /// The current string or name, unescaped (the raw bytes when it has no escapes), on a replay with an unescape
+    /// buffer. Valid until the next Read.
+    /// </summary>
     public readonly ReadOnlySpan<byte> UnescapedValue => !_valueIsEscaped ? ValueSpan : _unescaped[.._unescapedLength];
 
     /// <summary>
     /// True when <see cref="UnescapedValue"/> is known to be ASCII (so its UTF-16 length is its byte length); false
-    /// when it is not or when that was not tracked (only the unescaping tokenizer tracks it, nearly for free).
+    /// when it is not or when that was not tracked (only a replay with an unescape buffer tracks it).
     /// </summary>
     public readonly bool UnescapedValueIsAscii => _unescapedIsAscii;
 
@@ -102,6 +111,11 @@ internal ref struct JsonTokenizer
 
     public bool Read()
     {
+        if (_tape is not null)
+        {
+            return ReplayRead();
+        }
+
         SkipWhitespace();
         if (_position >= _json.Length)
         {
@@ -153,6 +167,12 @@ internal ref struct JsonTokenizer
     /// <summary>As <see cref="Utf8JsonReader.Skip"/>: from a property name or a container start, to the end of that value.</summary>
     public void Skip()
     {
+        if (_tape is not null)
+        {
+            ReplaySkip();
+            return;
+        }
+
         if (_tokenType == JsonTokenType.PropertyName)
         {
             Read();
@@ -176,6 +196,12 @@ internal ref struct JsonTokenizer
     /// </summary>
     public void SkipUnvalidated()
     {
+        if (_tape is not null)
+        {
+            ReplaySkip();
+            return;
+        }
+
         if (_tokenType == JsonTokenType.PropertyName)
         {
             Read();
@@ -219,6 +245,79 @@ internal ref struct JsonTokenizer
         _depth--;
         _tokenDepth = _depth;
         EndValue();
+    }
+
+    private bool ReplayRead()
+    {
+        if (_next >= _tape!.Count)
+        {
+            return false;
+        }
+
+        Load(_next++);
+        return true;
+    }
+
+    /// <summary>Skip on a tape: a property name moves to its value, a container start to its end token.</summary>
+    private void ReplaySkip()
+    {
+        if (_tokenType == JsonTokenType.PropertyName)
+        {
+            ReplayRead();
+        }
+
+        if (_tokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+        {
+            var end = _tape!.EndAt(_next - 1) - 1;
+            Load(end);
+            _next = end + 1;
+        }
+    }
+
+    private void Load(int index)
+    {
+        ref readonly var entry = ref _tape!.EntryAt(index);
+        _tokenType = entry.Type;
+        _tokenDepth = entry.Depth;
+        _valueIsEscaped = entry.Escaped;
+        switch (entry.Type)
+        {
+            case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                _tokenStart = entry.Start;
+                _valueStart = entry.Start;
+                _valueLength = 1;
+                _depth = entry.Depth + 1;
+                return;
+            case JsonTokenType.String or JsonTokenType.PropertyName:
+                _tokenStart = entry.Start - 1;
+                _valueStart = entry.Start;
+                _valueLength = entry.Length;
+                _depth = entry.Depth;
+                if (!_unescaped.IsEmpty)
+                {
+                    ReplayUnescape();
+                }
+
+                return;
+            default:
+                _tokenStart = entry.Start;
+                _valueStart = entry.Start;
+                _valueLength = entry.Length;
+                _depth = entry.Depth;
+                return;
+        }
+    }
+
+    private void ReplayUnescape()
+    {
+        if (!_valueIsEscaped)
+        {
+            _unescapedIsAscii = Ascii.IsValid(ValueSpan);
+            return;
+        }
+
+        _unescapedLength = CopyString(_unescaped);
+        _unescapedIsAscii = Ascii.IsValid(_unescaped[.._unescapedLength]);
     }
 
     /// <summary>Whether the current string or name, unescaped, equals <paramref name="text"/>.</summary>
@@ -552,7 +651,7 @@ internal ref struct JsonTokenizer
         _tokenStart = _position;
         var start = _position + 1;
         var escaped = false;
-        var end = _unescaped.IsEmpty ? ScanString(start, ref escaped) : ScanAndUnescapeString(start, ref escaped);
+        var end = ScanString(start, ref escaped);
         if (end < 0)
         {
             _position = _json.Length;
@@ -663,92 +762,6 @@ internal ref struct JsonTokenizer
         }
 
         return -1;
-    }
-
-    /// <summary>
-    /// <see cref="ScanString"/> that also writes the unescaped text to the unescape buffer: every 32-byte block is
-    /// stored whole (the buffer has slack) and the write position advances only over the bytes before the first stop,
-    /// so plain text costs a load and a store per block, and each escape one decode.
-    /// </summary>
-    private int ScanAndUnescapeString(int at, ref bool escaped)
-    {
-        var json = _json;
-        var output = _unescaped;
-        var length = json.Length;
-        var written = 0;
-        var highBits = 0u;
-        ref var source = ref MemoryMarshal.GetReference(json);
-        ref var target = ref MemoryMarshal.GetReference(output);
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var quote = Vector256.Create((byte)'"');
-            var backslash = Vector256.Create((byte)'\\');
-            var space = Vector256.Create((byte)' ');
-            while (at + Vector256<byte>.Count <= length)
-            {
-                var chunk = Vector256.LoadUnsafe(ref source, (nuint)at);
-                chunk.StoreUnsafe(ref target, (nuint)written);
-                var mask = (Vector256.Equals(chunk, quote) | Vector256.Equals(chunk, backslash) | Vector256.LessThan(chunk, space)).ExtractMostSignificantBits();
-                if (mask == 0)
-                {
-                    highBits |= chunk.ExtractMostSignificantBits();
-                    at += Vector256<byte>.Count;
-                    written += Vector256<byte>.Count;
-                    continue;
-                }
-
-                var plain = BitOperations.TrailingZeroCount(mask);
-                highBits |= chunk.ExtractMostSignificantBits() & ((1u << plain) - 1);
-                at += plain;
-                written += plain;
-                if (json[at] == (byte)'"')
-                {
-                    _unescapedLength = written;
-                    _unescapedIsAscii = highBits == 0;
-                    return at;
-                }
-
-                var decodedAt = written;
-                at = DecodeEscape(at, ref written);
-                highBits |= output[decodedAt] & 0x80u;
-                escaped = true;
-            }
-        }
-
-        while (at < length)
-        {
-            var b = json[at];
-            if (b == (byte)'"')
-            {
-                _unescapedLength = written;
-                _unescapedIsAscii = highBits == 0;
-                return at;
-            }
-
-            if (b is (byte)'\\' or < (byte)' ')
-            {
-                var decodedAt = written;
-                at = DecodeEscape(at, ref written);
-                highBits |= output[decodedAt] & 0x80u;
-                escaped = true;
-            }
-            else
-            {
-                highBits |= b & 0x80u;
-                output[written++] = b;
-                at++;
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>Validates the escape at <paramref name="at"/>, writes what it stands for, and returns the index after it.</summary>
-    private int DecodeEscape(int at, ref int written)
-    {
-        var end = EscapeEnd(at);
-        Unescape(_json, ref at, _unescaped, ref written);
-        return end;
     }
 
     /// <summary>At a stop that is not a quote: the index after the escape it starts; throws for a control character or a bad escape.</summary>

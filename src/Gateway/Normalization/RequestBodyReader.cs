@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 namespace LlamaGateway.Normalization;
 
 /// <summary>
-/// Stage 1: reads the request body into a pooled buffer under the configured size limit and normalizes it.
+/// Stage 1: reads the request body into a pooled buffer under the configured size limit, normalizes it and records
+/// the normalized body's token tape for the later stages.
 /// Writes the 400/413 itself and returns false when the request cannot go on.
 /// </summary>
 internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options, UpstreamRegistry registry)
@@ -85,6 +86,19 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
         }
 
         request.Body = normalized;
+        try
+        {
+            request.BodyTape = JsonTape.Parse(normalized.WrittenMemory, RequestNormalizer.MaxDepth);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            // The normalizer read the body without complaint, so this would be a bug of its own; still the caller gets a 400 naming it.
+            var message = $"Invalid request body: the normalized body could not be read back ({e.Message})";
+            request.Fail(ApiErrorKind.InvalidRequest, message);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, message);
+            return false;
+        }
+
         return true;
     }
 

@@ -42,6 +42,12 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>The normalized client body (stage 1).</summary>
     public PooledBuffer? Body { get; set; }
 
+    /// <summary>
+    /// The token tape of <see cref="Body"/> (stage 1), built once: the shape check, the fingerprint and the translator
+    /// read it instead of scanning the body again.
+    /// </summary>
+    public JsonTape? BodyTape { get; set; }
+
     public NormalizationOutcome Normalization { get; set; }
 
     /// <summary>Canonical identity of the prompt (stage 2); null when the body is not a prompt we understand.</summary>
@@ -104,6 +110,7 @@ internal sealed class GatewayRequestContext : IDisposable
     public void Dispose()
     {
         Lease?.Dispose();
+        BodyTape?.Dispose();
         Body?.Dispose();
         UpstreamBody?.Dispose();
     }

@@ -74,7 +74,7 @@ internal sealed class ModelRequestHandler(
             return;
         }
 
-        if (RequestShapeCheck.Check(request.Body!.WrittenSpan, request.Route) is { } shapeError)
+        if (RequestShapeCheck.Check(request.BodyTape!, request.Route) is { } shapeError)
         {
             request.Fail(ApiErrorKind.InvalidRequest, shapeError);
             await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Invalid request body: {shapeError}");
@@ -82,7 +82,7 @@ internal sealed class ModelRequestHandler(
         }
 
         // 2. Identify the conversation.
-        request.Fingerprint = ConversationFingerprinter.Compute(request.Body!.WrittenSpan, request.Route);
+        request.Fingerprint = ConversationFingerprinter.Compute(request.BodyTape!, request.Route);
         var session = http.Request.Headers[SessionHeader];
         request.SessionId = session.Count > 0 ? session[0] : null;
         if (request.Fingerprint is { } fingerprint && RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)

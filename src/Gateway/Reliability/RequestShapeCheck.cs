@@ -10,32 +10,45 @@ namespace LlamaGateway.Reliability;
 /// blocks (parsers disagree on which duplicate wins, so the gateway and the upstream could read different requests).
 /// Pass-through routes would otherwise hand such a body to the upstream as it is; a translated one would fail later
 /// with a less precise message. Unknown fields pass: clients add them all the time.
-/// It runs on every request, so it reads with the SIMD <see cref="JsonTokenizer"/> and builds no strings unless it
-/// reports a problem.
+/// It runs on every request, so it replays the body's <see cref="JsonTape"/> (built once, after normalization) rather
+/// than scanning the bytes again, and builds no strings unless it reports a problem.
 /// </summary>
 internal static class RequestShapeCheck
 {
     /// <summary>Null when the body may be forwarded, else what is wrong (naming the field).</summary>
     public static string? Check(ReadOnlySpan<byte> body, ApiRoute route)
     {
+        JsonTape tape;
         try
         {
-            var reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return "request body must be a JSON object";
-            }
-
-            return route switch
-            {
-                ApiRoute.Completion => CheckCompletion(ref reader, body),
-                _ => CheckMessagesBody(ref reader, route, body),
-            };
+            tape = JsonTape.Parse(body.ToArray(), RequestNormalizer.MaxDepth);
         }
         catch (JsonException e)
         {
             return $"request body is not valid JSON: {e.Message}";
         }
+
+        using (tape)
+        {
+            return Check(tape, route);
+        }
+    }
+
+    /// <summary>As <see cref="Check(ReadOnlySpan{byte}, ApiRoute)"/> on the tape of a body (the request path's, built once).</summary>
+    public static string? Check(JsonTape tape, ApiRoute route)
+    {
+        var body = tape.Json;
+        var reader = new JsonTokenizer(tape);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return "request body must be a JSON object";
+        }
+
+        return route switch
+        {
+            ApiRoute.Completion => CheckCompletion(ref reader, body),
+            _ => CheckMessagesBody(ref reader, route, body),
+        };
     }
 
     private static string? CheckMessagesBody(ref JsonTokenizer reader, ApiRoute route, ReadOnlySpan<byte> body)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Translation;
 
@@ -46,15 +47,7 @@ internal static class AnthropicToOpenAiRequest
 
             using (tape)
             {
-                try
-                {
-                    WriteRequest(tape.Root, settings, new RawJsonWriter(output, tape.IsCompact), out var stream, out var model);
-                    return new TranslationOutcome(true, null, stream, model);
-                }
-                catch (TranslationException e)
-                {
-                    return TranslationOutcome.Fail(e.Message);
-                }
+                return Translate(tape, settings, output);
             }
         }
         finally
@@ -63,6 +56,24 @@ internal static class AnthropicToOpenAiRequest
             {
                 BodyBufferPool.Bytes.Return(copy);
             }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Translate(ReadOnlyMemory{byte}, in ChatRequestSettings, IBufferWriter{byte})"/> from the tape of
+    /// the normalized body, which the request path builds once. A body with a tape has no escaped lone surrogates
+    /// (the tokenizer rejects them).
+    /// </summary>
+    public static TranslationOutcome Translate(JsonTape tape, in ChatRequestSettings settings, IBufferWriter<byte> output)
+    {
+        try
+        {
+            WriteRequest(tape.Root, settings, new RawJsonWriter(output, tape.IsCompact), out var stream, out var model);
+            return new TranslationOutcome(true, null, stream, model);
+        }
+        catch (TranslationException e)
+        {
+            return TranslationOutcome.Fail(e.Message);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Translation;
 
@@ -48,7 +49,7 @@ internal readonly struct JsonTapeValue
         }
 
         var found = false;
-        var end = _tape.EndAt(_index);
+        var end = _tape.EndAt(_index) - 1; // the object's end token
         for (var i = _index + 1; i < end; i = _tape.EndAt(i + 1))
         {
             if (TextEquals(i, utf8Name))
@@ -135,7 +136,7 @@ internal readonly struct JsonTapeValue
         internal ArrayEnumerator(JsonTape tape, int array)
         {
             _tape = tape;
-            _end = tape.EndAt(array);
+            _end = tape.EndAt(array) - 1; // the array's end token
             _next = array + 1;
             _current = -1;
         }

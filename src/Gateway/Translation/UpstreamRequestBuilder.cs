@@ -30,7 +30,9 @@ internal static class UpstreamRequestBuilder
             case ApiRoute.Messages when instance.Dialect == ApiDialect.OpenAi:
                 request.UpstreamPath = ApiRoute.ChatCompletions.Path();
                 request.TranslateResponse = true;
-                outcome = AnthropicToOpenAiRequest.Translate(body.WrittenMemory, settings, output);
+                outcome = request.BodyTape is { } tape
+                    ? AnthropicToOpenAiRequest.Translate(tape, settings, output)
+                    : AnthropicToOpenAiRequest.Translate(body.WrittenMemory, settings, output);
                 break;
             case ApiRoute.Messages:
                 request.UpstreamPath = ApiRoute.Messages.Path();

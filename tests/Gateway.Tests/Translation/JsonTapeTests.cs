@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using LlamaGateway.Translation;
+using LlamaGateway.Normalization;
 
 namespace LlamaGateway.Tests.Translation;
 

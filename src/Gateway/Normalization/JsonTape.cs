@@ -1,13 +1,16 @@
 using System.Buffers;
 using System.Text.Json;
-using LlamaGateway.Normalization;
+using LlamaGateway.Translation;
 
-namespace LlamaGateway.Translation;
+namespace LlamaGateway.Normalization;
 
 /// <summary>
-/// A read-only index over one JSON document: every token's kind, its raw bytes and where its subtree ends, built in
-/// one pass of <see cref="JsonTokenizer"/> into pooled arrays. The translator reads the request through it
-/// (<see cref="JsonTapeValue"/>) and copies strings as their raw escaped bytes.
+/// A read-only index over one JSON document: every token's kind (container ends included), its depth, its raw bytes
+/// and where its subtree ends, built in one pass of <see cref="JsonTokenizer"/> into pooled arrays. It is built once
+/// per request, from the normalized body, and every later reader uses it instead of scanning the bytes again: the
+/// shape check and the fingerprint replay it through <see cref="JsonTokenizer(JsonTape, Span{byte})"/> (where a skip
+/// is a jump), the translator navigates it through <see cref="JsonTapeValue"/> and copies strings as their raw
+/// escaped bytes.
 /// Why not JsonDocument: parsing a 100 KB Claude Code body and re-escaping every string on the way out through
 /// Utf8JsonWriter cost about ten times the whole normalization pass (bench/results/). llama-server decodes the JSON
 /// before it renders the prompt, so escapes kept as the client sent them yield the same tokens.
@@ -29,6 +32,12 @@ internal sealed class JsonTape : IDisposable
 
     /// <summary>The document's root value.</summary>
     public JsonTapeValue Root => new(this, 0);
+
+    /// <summary>The document the tape indexes.</summary>
+    public ReadOnlySpan<byte> Json => _json.Span;
+
+    /// <summary>Tokens on the tape, container ends included.</summary>
+    public int Count => _count;
 
     /// <summary>True when no whitespace separates any two tokens, so a raw container copy is already compact.</summary>
     public bool IsCompact { get; private set; } = true;
@@ -64,9 +73,29 @@ internal sealed class JsonTape : IDisposable
 
     internal JsonTokenType TypeAt(int index) => _entries[index].Type;
 
+    /// <summary>The token at <paramref name="index"/>, for the tokenizer's replay.</summary>
+    internal ref readonly Entry EntryAt(int index) => ref _entries[index];
+
+    /// <summary>As <see cref="Utf8JsonReader.CurrentDepth"/>.</summary>
+    internal int DepthAt(int index) => _entries[index].Depth;
+
+    /// <summary>Where the token starts in the document (a string's or name's opening quote).</summary>
+    internal int TokenStartAt(int index)
+    {
+        ref readonly var entry = ref _entries[index];
+        return entry.Type is JsonTokenType.String or JsonTokenType.PropertyName ? entry.Start - 1 : entry.Start;
+    }
+
+    /// <summary>As <see cref="ValueAt"/> but as (start, length) into <see cref="Json"/>; a container is its bracket alone.</summary>
+    internal (int Start, int Length) TokenValueAt(int index)
+    {
+        ref readonly var entry = ref _entries[index];
+        return entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray ? (entry.Start, 1) : (entry.Start, entry.Length);
+    }
+
     internal bool IsEscapedAt(int index) => _entries[index].Escaped;
 
-    /// <summary>Index just past the subtree that starts at <paramref name="index"/>.</summary>
+    /// <summary>Index just past the subtree that starts at <paramref name="index"/> (past a container's end token).</summary>
     internal int EndAt(int index) => _entries[index].End;
 
     /// <summary>A string's or name's content between the quotes (escaped as written), a number's or literal's text, a container's whole text.</summary>
@@ -101,23 +130,24 @@ internal sealed class JsonTape : IDisposable
             {
                 case JsonTokenType.StartObject or JsonTokenType.StartArray:
                     open[depth++] = _count;
-                    Add(new Entry { Type = type, Start = start });
+                    Add(new Entry { Type = type, Start = start, Depth = (ushort)tokenizer.CurrentDepth });
                     previousEnd = start + 1;
                     break;
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     var opened = open[--depth];
+                    Add(new Entry { Type = type, Start = start, Length = 1, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
                     _entries[opened].Length = start + 1 - _entries[opened].Start;
                     _entries[opened].End = _count;
                     previousEnd = start + 1;
                     break;
                 case JsonTokenType.String or JsonTokenType.PropertyName:
                     var length = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, End = _count + 1 });
+                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
                     previousEnd = start + length + 2;
                     break;
                 default:
                     var text = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start, Length = text, End = _count + 1 });
+                    Add(new Entry { Type = type, Start = start, Length = text, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
                     previousEnd = start + text;
                     break;
             }
@@ -144,10 +174,12 @@ internal sealed class JsonTape : IDisposable
         _entries[_count++] = entry;
     }
 
-    private struct Entry
+    // 16 bytes: a 100 KB Claude Code body has ~6,000 tokens.
+    internal struct Entry
     {
         public JsonTokenType Type;
         public bool Escaped;
+        public ushort Depth;
         public int Start;
         public int Length;
         public int End;
