@@ -11,8 +11,9 @@ using Microsoft.Extensions.Options;
 namespace LlamaGateway.Bench.Micro;
 
 /// <summary>
-/// The gateway's per-request CPU work before forwarding, on a real ~100 KB Claude Code body: normalize, fingerprint,
-/// find the conversation, choose a slot; and, for reference, translating the request for llama-server.
+/// The gateway's per-request CPU work before forwarding, on a real ~100 KB Claude Code body, as the request path does
+/// it: normalize, record the normalized body's token tape, fingerprint (replaying the tape), find the conversation,
+/// choose a slot; and, for reference, the shape check and translating the request for llama-server (both from the tape).
 /// Public because BenchmarkDotNet needs it so; the gateway types stay in private fields.
 /// </summary>
 [MemoryDiagnoser]
@@ -20,6 +21,7 @@ public class RequestPathBenchmarks
 {
     private byte[] _body = [];
     private byte[] _normalized = [];
+    private JsonTape _tape = null!;
     private byte[][] _chunks = [];
     private PooledBuffer _output = null!;
     private PooledBuffer _translated = null!;
@@ -42,7 +44,8 @@ public class RequestPathBenchmarks
         _translated = new PooledBuffer(_body.Length + 4096);
         RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
         _normalized = _output.WrittenSpan.ToArray();
-        _fingerprint = ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
+        _tape = JsonTape.Parse(_normalized, RequestNormalizer.MaxDepth);
+        _fingerprint = ConversationFingerprinter.Compute(_tape, ApiRoute.Messages);
         _chunks = [.. ZeroUpstream.OpenAiChunks.Select(System.Text.Encoding.UTF8.GetBytes)];
 
         _routing = new RoutingOptions();
@@ -75,6 +78,7 @@ public class RequestPathBenchmarks
     {
         _output.Dispose();
         _translated.Dispose();
+        _tape.Dispose();
         _table.Dispose();
     }
 
@@ -85,8 +89,15 @@ public class RequestPathBenchmarks
         return RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output).Success;
     }
 
-    [Benchmark(Description = "Fingerprint")]
-    public object? Fingerprint() => ConversationFingerprinter.Compute(_normalized, ApiRoute.Messages);
+    [Benchmark(Description = "Token tape of the normalized body")]
+    public int Tape()
+    {
+        using var tape = JsonTape.Parse(_normalized, RequestNormalizer.MaxDepth);
+        return tape.Count;
+    }
+
+    [Benchmark(Description = "Fingerprint (tape replay)")]
+    public object? Fingerprint() => ConversationFingerprinter.Compute(_tape, ApiRoute.Messages);
 
     [Benchmark(Description = "Resolve conversation")]
     public object? Resolve() => _fingerprint is null ? null : _table.Resolve(_fingerprint, null, "bench-session");
@@ -95,12 +106,23 @@ public class RequestPathBenchmarks
     public int Choose() => Index(SlotChooser.Choose(_waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));
 
     /// <summary>Everything the gateway decides per request before it translates and forwards.</summary>
-    [Benchmark(Description = "Normalize + fingerprint + resolve + choose")]
+    [Benchmark(Description = "Normalize + tape + fingerprint + resolve + choose")]
     public int WholeDecision()
+    {
+        using var tape = NormalizeToTape();
+        return Decide(tape);
+    }
+
+    private JsonTape NormalizeToTape()
     {
         _output.Clear();
         RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default, _output);
-        var fingerprint = ConversationFingerprinter.Compute(_output.WrittenSpan, ApiRoute.Messages);
+        return JsonTape.Parse(_output.WrittenMemory, RequestNormalizer.MaxDepth);
+    }
+
+    private int Decide(JsonTape tape)
+    {
+        var fingerprint = ConversationFingerprinter.Compute(tape, ApiRoute.Messages);
         var kind = RequestClassifier.Classify(ApiRoute.Messages, fingerprint);
         var conversation = fingerprint is not null && kind == RequestKind.Conversation ? _table.Resolve(fingerprint, null, "bench-session") : null;
         var request = new GatewayRequestContext(ApiRoute.Messages, _now) { Fingerprint = fingerprint };
@@ -123,25 +145,26 @@ public class RequestPathBenchmarks
         return _output.WrittenCount;
     }
 
-    [Benchmark(Description = "Shape check (reference)")]
-    public bool ShapeCheck() => LlamaGateway.Reliability.RequestShapeCheck.Check(_normalized, ApiRoute.Messages) is null;
+    [Benchmark(Description = "Shape check (tape replay, reference)")]
+    public bool ShapeCheck() => LlamaGateway.Reliability.RequestShapeCheck.Check(_tape, ApiRoute.Messages) is null;
 
-    /// <summary>All CPU work on the request before YARP sends it: decision, shape check and translation.</summary>
+    /// <summary>All CPU work on the request before YARP sends it, in the request path's order: decision, shape check and translation.</summary>
     [Benchmark(Description = "Whole request path: decision + shape check + translate (reference)")]
     public int WholeRequestPath()
     {
-        var choice = WholeDecision();
-        LlamaGateway.Reliability.RequestShapeCheck.Check(_output.WrittenSpan, ApiRoute.Messages);
+        using var tape = NormalizeToTape();
+        LlamaGateway.Reliability.RequestShapeCheck.Check(tape, ApiRoute.Messages);
+        var choice = Decide(tape);
         _translated.Clear();
-        AnthropicToOpenAiRequest.Translate(_output.WrittenMemory, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
+        AnthropicToOpenAiRequest.Translate(tape, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
         return _translated.WrittenCount;
     }
 
-    [Benchmark(Description = "Translate request to chat completions (reference)")]
+    [Benchmark(Description = "Translate request to chat completions (from the tape, reference)")]
     public bool Translate()
     {
         _output.Clear();
-        return AnthropicToOpenAiRequest.Translate(_normalized, new ChatRequestSettings(1, null), _output).Success;
+        return AnthropicToOpenAiRequest.Translate(_tape, new ChatRequestSettings(1, null), _output).Success;
     }
 
     // The choice as a number, so nothing is boxed: the slot taken, -2 for "wait for a slot", -1 for "wait for any".

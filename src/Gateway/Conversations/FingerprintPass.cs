@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Text.Json;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
@@ -7,17 +6,21 @@ using LlamaGateway.Pipeline;
 namespace LlamaGateway.Conversations;
 
 /// <summary>
-/// One forward pass over a normalized body (replayed from its tape) that digests its canonical content: strings unescaped, content as blocks
-/// (a string content is one text block), cache_control and citations ignored. Messages come before system and tools
-/// in Claude Code bodies, so each message is digested on its own and the chain is linked to the prefix key at the end.
+/// One forward pass over a normalized body, replayed from its tape, that digests its canonical content: content as
+/// blocks (a string content is one text block), cache_control and citations ignored, strings and other values as the
+/// normalized body writes them. Messages come before system and tools in Claude Code bodies, so each message is
+/// digested on its own and the chain is linked to the prefix key at the end.
+/// Strings are hashed as written, escapes and all, not decoded: a client writes the same text the same way every turn
+/// (and the normalizer and translator keep its escapes), so decoding ~100 KB per request (a third of this pass) bought
+/// nothing; character counts come from the tape, which counted them while scanning.
 /// </summary>
 internal ref struct FingerprintPass
 {
     /// <summary>Raw-prompt chunk size in UTF-16 code units: the prefix key covers the first chunk, each full chunk after it adds a link.</summary>
     public const int PromptChunkChars = 1024;
 
-    // Domain separation: the same bytes hashed in different roles must not collide. Digests name files on disk, so
-    // changing a seed or the canonical encoding below invalidates every stored one: version the file names if you do.
+    // Domain separation: the same bytes hashed in different roles must not collide. Digests live only in memory (the
+    // conversation table, the slots, the saved-state index), so changing the canonical encoding needs no migration.
     private const ulong StringSeed = 0x737472696E677631; // "stringv1"
     private const ulong ValueSeed = 0x76616C756576310A;
     private const ulong ContentSeed = 0x636F6E74656E7431;
@@ -34,10 +37,10 @@ internal ref struct FingerprintPass
     private static readonly ulong TextTypeDigest = XxHash64.Hash("text"u8, StringSeed);
 
     private JsonTokenizer _reader;
+    private readonly JsonTape _tape;
     private readonly ApiRoute _route;
     private ScratchBuffer _text;
     private ScratchBuffer _canonical;
-    private byte[] _unescapeArray;
     private ulong[] _links;
     private int[] _linkChars;
     private int _linkCount;
@@ -58,8 +61,8 @@ internal ref struct FingerprintPass
 
     public FingerprintPass(JsonTape body, ApiRoute route)
     {
-        _unescapeArray = BodyBufferPool.Bytes.Rent(body.Json.Length + JsonTokenizer.UnescapeSlack);
-        _reader = new JsonTokenizer(body, _unescapeArray);
+        _tape = body;
+        _reader = new JsonTokenizer(body);
         _route = route;
         _links = ArrayPool<ulong>.Shared.Rent(32);
         _linkChars = ArrayPool<int>.Shared.Rent(32);
@@ -177,7 +180,6 @@ internal ref struct FingerprintPass
         _canonical.Dispose();
         ArrayPool<ulong>.Shared.Return(_links);
         ArrayPool<int>.Shared.Return(_linkChars);
-        BodyBufferPool.Bytes.Return(_unescapeArray);
     }
 
     private readonly ulong PrefixKey()
@@ -211,7 +213,7 @@ internal ref struct FingerprintPass
                 _reader.Read();
                 if (_reader.TokenType == JsonTokenType.String)
                 {
-                    _clientId = DeviceId(_reader.UnescapedValue);
+                    _clientId = DeviceId(_text.Unescape(ref _reader));
                 }
 
                 _reader.Skip();
@@ -525,7 +527,7 @@ internal ref struct FingerprintPass
         switch (_reader.TokenType)
         {
             case JsonTokenType.String:
-                text = _reader.UnescapedValue;
+                text = _text.Unescape(ref _reader);
                 break;
             case JsonTokenType.StartArray:
                 // Several prompts or token ids: chunk their concatenation (strings as text, tokens as "id ").
@@ -534,7 +536,7 @@ internal ref struct FingerprintPass
                 {
                     if (_reader.TokenType == JsonTokenType.String)
                     {
-                        _text.Append(_reader.UnescapedValue);
+                        _text.AppendUnescaped(ref _reader);
                     }
                     else if (_reader.TokenType == JsonTokenType.Number)
                     {
@@ -591,29 +593,44 @@ internal ref struct FingerprintPass
         return -1;
     }
 
-    /// <summary>A string as its unescaped text; anything else as canonical JSON.</summary>
+    /// <summary>A string as written; anything else as canonical JSON.</summary>
     private ulong FieldDigest() => _reader.TokenType == JsonTokenType.String ? StringDigest() : ValueDigest();
 
     private ulong StringDigest()
     {
-        var text = _reader.UnescapedValue;
-        _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
-        return XxHash64.Hash(text, StringSeed);
+        _chars += _reader.ValueUtf16Length;
+        return XxHash64.Hash(_reader.ValueSpan, StringSeed);
     }
 
     /// <summary>Like <see cref="StringDigest"/> for names and tags, which are not counted as prompt text.</summary>
-    private ulong NameDigest() => XxHash64.Hash(_reader.UnescapedValue, StringSeed);
+    private ulong NameDigest() => XxHash64.Hash(_reader.ValueSpan, StringSeed);
 
     /// <summary>
-    /// Canonical JSON of the value at the reader, without recursion: a byte stream of tagged tokens (strings and names
-    /// unescaped and length-prefixed, numbers raw, object order as sent, any <c>cache_control</c> member left out)
-    /// built in a scratch buffer and hashed once; tool schemas are thousands of small tokens.
+    /// Canonical JSON of the value at the reader: its compact text with strings as written and every
+    /// <c>cache_control</c> member left out, hashed once. The normalized body is compact, and tool schemas (thousands
+    /// of small tokens) hold no cache_control, so usually that text is the value's own bytes, hashed in place after one
+    /// tight loop over its tape entries; otherwise it is rebuilt token by token.
     /// </summary>
     private ulong ValueDigest()
     {
+        var index = _reader.TapeIndex;
+        if (_tape.IsCompact && !_tape.ScanSubtree(index, "cache_control"u8, out var units))
+        {
+            _chars += units;
+            var digest = XxHash64.Hash(_tape.RawAt(index), ValueSeed);
+            _reader.Skip();
+            return digest;
+        }
+
+        return RebuiltValueDigest();
+    }
+
+    private ulong RebuiltValueDigest()
+    {
         _canonical.Clear();
         var depth = _reader.CurrentDepth;
-        AppendToken();
+        var afterValue = false;
+        AppendToken(ref afterValue);
         if (_reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
         {
             while (_reader.Read())
@@ -625,7 +642,7 @@ internal ref struct FingerprintPass
                     continue;
                 }
 
-                AppendToken();
+                AppendToken(ref afterValue);
                 if (_reader.CurrentDepth == depth)
                 {
                     break;
@@ -636,48 +653,36 @@ internal ref struct FingerprintPass
         return XxHash64.Hash(_canonical.WrittenSpan, ValueSeed);
     }
 
-    private void AppendToken()
+    /// <summary>Appends the current token as compact JSON; a comma goes before anything that follows a finished value.</summary>
+    private void AppendToken(ref bool afterValue)
     {
-        switch (_reader.TokenType)
+        var type = _reader.TokenType;
+        if (afterValue && type is not (JsonTokenType.EndObject or JsonTokenType.EndArray))
         {
-            case JsonTokenType.StartObject:
-                _canonical.Append((byte)'{');
-                break;
-            case JsonTokenType.EndObject:
-                _canonical.Append((byte)'}');
-                break;
-            case JsonTokenType.StartArray:
-                _canonical.Append((byte)'[');
-                break;
-            case JsonTokenType.EndArray:
-                _canonical.Append((byte)']');
+            _canonical.Append((byte)',');
+        }
+
+        switch (type)
+        {
+            case JsonTokenType.StartObject or JsonTokenType.StartArray or JsonTokenType.EndObject or JsonTokenType.EndArray:
+                _canonical.Append(_reader.ValueSpan);
                 break;
             case JsonTokenType.PropertyName or JsonTokenType.String:
-                var text = _reader.UnescapedValue;
-                _chars += _reader.UnescapedValueIsAscii ? text.Length : TextLength.Utf16(text);
-                AppendTagged(_reader.TokenType == JsonTokenType.String ? (byte)'s' : (byte)'k', text);
-                break;
-            case JsonTokenType.Number:
-                AppendTagged((byte)'n', _reader.ValueSpan);
-                break;
-            case JsonTokenType.True:
-                _canonical.Append((byte)'t');
-                break;
-            case JsonTokenType.False:
-                _canonical.Append((byte)'f');
+                _chars += _reader.ValueUtf16Length;
+                _canonical.Append((byte)'"');
+                _canonical.Append(_reader.ValueSpan);
+                _canonical.Append((byte)'"');
+                if (type == JsonTokenType.PropertyName)
+                {
+                    _canonical.Append((byte)':');
+                }
+
                 break;
             default:
-                _canonical.Append((byte)'0');
+                _canonical.Append(_reader.ValueSpan);
                 break;
         }
-    }
 
-    private void AppendTagged(byte tag, ReadOnlySpan<byte> bytes)
-    {
-        Span<byte> header = stackalloc byte[5];
-        header[0] = tag;
-        BinaryPrimitives.WriteInt32LittleEndian(header[1..], bytes.Length);
-        _canonical.Append(header);
-        _canonical.Append(bytes);
+        afterValue = type is not (JsonTokenType.StartObject or JsonTokenType.StartArray or JsonTokenType.PropertyName);
     }
 }

@@ -27,7 +27,8 @@ internal sealed class JsonTape : IDisposable
     private JsonTape(ReadOnlyMemory<byte> json)
     {
         _json = json;
-        _entries = EntryPool.Rent(Math.Max(64, json.Length / 64));
+        // Claude Code bodies have about one token per 10 bytes; guessing low costs a copy of everything so far.
+        _entries = EntryPool.Rent(Math.Max(64, json.Length / 8));
     }
 
     /// <summary>The document's root value.</summary>
@@ -96,7 +97,43 @@ internal sealed class JsonTape : IDisposable
     internal bool IsEscapedAt(int index) => _entries[index].Escaped;
 
     /// <summary>Index just past the subtree that starts at <paramref name="index"/> (past a container's end token).</summary>
-    internal int EndAt(int index) => _entries[index].End;
+    internal int EndAt(int index)
+    {
+        ref readonly var entry = ref _entries[index];
+        return entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray ? entry.Aux : index + 1;
+    }
+
+    /// <summary>A string's or name's decoded length in UTF-16 units (<see cref="JsonTokenizer.ValueUtf16Length"/>).</summary>
+    internal int Utf16LengthAt(int index) => _entries[index].Aux;
+
+    /// <summary>
+    /// Sums the decoded UTF-16 lengths of every string and name in the subtree at <paramref name="index"/> and says
+    /// whether any member there is named <paramref name="name"/> (given as it is written, unescaped names only):
+    /// one tight loop over the entries, for a reader that hashes the subtree's bytes whole.
+    /// </summary>
+    internal bool ScanSubtree(int index, ReadOnlySpan<byte> name, out int utf16Length)
+    {
+        var end = EndAt(index);
+        var json = _json.Span;
+        var found = false;
+        var units = 0;
+        for (var i = index; i < end; i++)
+        {
+            ref readonly var entry = ref _entries[i];
+            if (entry.Type == JsonTokenType.String)
+            {
+                units += entry.Aux;
+            }
+            else if (entry.Type == JsonTokenType.PropertyName)
+            {
+                units += entry.Aux;
+                found |= entry.Length == name.Length && json.Slice(entry.Start, entry.Length).SequenceEqual(name);
+            }
+        }
+
+        utf16Length = units;
+        return found;
+    }
 
     /// <summary>A string's or name's content between the quotes (escaped as written), a number's or literal's text, a container's whole text.</summary>
     internal ReadOnlySpan<byte> ValueAt(int index) => _json.Span.Slice(_entries[index].Start, _entries[index].Length);
@@ -120,7 +157,9 @@ internal sealed class JsonTape : IDisposable
         while (tokenizer.Read())
         {
             var start = (int)tokenizer.TokenStartIndex;
-            if (IsCompact && start > previousEnd && HasWhitespace(json[previousEnd..start]))
+            // Compact JSON has at most one separator byte (',' or ':') between tokens.
+            var gap = start - previousEnd;
+            if (gap > 0 && IsCompact && (gap > 1 ? HasWhitespace(json[previousEnd..start]) : IsWhitespace(json[previousEnd])))
             {
                 IsCompact = false;
             }
@@ -135,19 +174,19 @@ internal sealed class JsonTape : IDisposable
                     break;
                 case JsonTokenType.EndObject or JsonTokenType.EndArray:
                     var opened = open[--depth];
-                    Add(new Entry { Type = type, Start = start, Length = 1, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
+                    Add(new Entry { Type = type, Start = start, Length = 1, Depth = (ushort)tokenizer.CurrentDepth });
                     _entries[opened].Length = start + 1 - _entries[opened].Start;
-                    _entries[opened].End = _count;
+                    _entries[opened].Aux = _count;
                     previousEnd = start + 1;
                     break;
                 case JsonTokenType.String or JsonTokenType.PropertyName:
                     var length = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
+                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, Depth = (ushort)tokenizer.CurrentDepth, Aux = tokenizer.ValueUtf16Length });
                     previousEnd = start + length + 2;
                     break;
                 default:
                     var text = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start, Length = text, Depth = (ushort)tokenizer.CurrentDepth, End = _count + 1 });
+                    Add(new Entry { Type = type, Start = start, Length = text, Depth = (ushort)tokenizer.CurrentDepth });
                     previousEnd = start + text;
                     break;
             }
@@ -160,6 +199,8 @@ internal sealed class JsonTape : IDisposable
     }
 
     private static bool HasWhitespace(ReadOnlySpan<byte> between) => between.IndexOfAny(" \t\r\n"u8) >= 0;
+
+    private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
 
     private void Add(in Entry entry)
     {
@@ -174,7 +215,7 @@ internal sealed class JsonTape : IDisposable
         _entries[_count++] = entry;
     }
 
-    // 16 bytes: a 100 KB Claude Code body has ~6,000 tokens.
+    // 16 bytes: a 100 KB Claude Code body has ~10,000 tokens (container ends included).
     internal struct Entry
     {
         public JsonTokenType Type;
@@ -182,6 +223,8 @@ internal sealed class JsonTape : IDisposable
         public ushort Depth;
         public int Start;
         public int Length;
-        public int End;
+
+        /// <summary>A container start: the index past its end token. A string or name: its decoded UTF-16 length.</summary>
+        public int Aux;
     }
 }

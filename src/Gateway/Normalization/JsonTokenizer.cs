@@ -30,9 +30,6 @@ internal ref struct JsonTokenizer
     private readonly ReadOnlySpan<byte> _json;
     private readonly JsonTape? _tape;
     private int _next;
-    private readonly Span<byte> _unescaped;
-    private int _unescapedLength;
-    private bool _unescapedIsAscii;
     private readonly int _maxDepth;
     private int _position;
     private int _depth;
@@ -45,6 +42,7 @@ internal ref struct JsonTokenizer
     private int _valueStart;
     private int _valueLength;
     private bool _valueIsEscaped;
+    private int _valueUtf16Length;
 
     public JsonTokenizer(ReadOnlySpan<byte> json, int maxDepth)
     {
@@ -56,34 +54,17 @@ internal ref struct JsonTokenizer
     /// <summary>
     /// A tokenizer that replays the tokens of <paramref name="tape"/> instead of scanning: same surface and token
     /// stream as scanning the tape's document, but nothing is validated again (the tape's own pass did that), and
-    /// <see cref="Skip"/> jumps over a subtree in one step. With an <paramref name="unescapeBuffer"/> (at least the
-    /// document's length plus <see cref="UnescapeSlack"/>) every string and name is unescaped as it is read and its
-    /// ASCII-ness is tracked: for callers that need nearly all text decoded (hashing).
+    /// <see cref="Skip"/> jumps over a subtree in one step.
     /// </summary>
-    public JsonTokenizer(JsonTape tape, Span<byte> unescapeBuffer = default)
+    public JsonTokenizer(JsonTape tape)
     {
         _json = tape.Json;
         _tape = tape;
         _maxDepth = MaxSupportedDepth;
-        if (!unescapeBuffer.IsEmpty && unescapeBuffer.Length < _json.Length + UnescapeSlack)
-        {
-            throw new ArgumentException("The unescape buffer needs room for the whole body plus slack.", nameof(unescapeBuffer));
-        }
-
-        _unescaped = unescapeBuffer;
     }
 
-    /// <summary>
-    /// The current string or name, unescaped (the raw bytes when it has no escapes), on a replay with an unescape
-    /// buffer. Valid until the next Read.
-    /// </summary>
-    public readonly ReadOnlySpan<byte> UnescapedValue => !_valueIsEscaped ? ValueSpan : _unescaped[.._unescapedLength];
-
-    /// <summary>
-    /// True when <see cref="UnescapedValue"/> is known to be ASCII (so its UTF-16 length is its byte length); false
-    /// when it is not or when that was not tracked (only a replay with an unescape buffer tracks it).
-    /// </summary>
-    public readonly bool UnescapedValueIsAscii => _unescapedIsAscii;
+    /// <summary>On a replay, the tape index of the current token.</summary>
+    public readonly int TapeIndex => _next - 1;
 
     private enum Expect : byte
     {
@@ -103,6 +84,13 @@ internal ref struct JsonTokenizer
     public readonly ReadOnlySpan<byte> ValueSpan => _json.Slice(_valueStart, _valueLength);
 
     public readonly bool ValueIsEscaped => _valueIsEscaped;
+
+    /// <summary>
+    /// A string's or name's length once decoded, in UTF-16 code units (what <c>string.Length</c> would say), counted
+    /// while scanning it: escapes by what they stand for, UTF-8 by its characters (4-byte ones are two units).
+    /// The fingerprint prices prompts with it without decoding them.
+    /// </summary>
+    public readonly int ValueUtf16Length => _valueUtf16Length;
 
     public readonly long TokenStartIndex => _tokenStart;
 
@@ -293,11 +281,7 @@ internal ref struct JsonTokenizer
                 _valueStart = entry.Start;
                 _valueLength = entry.Length;
                 _depth = entry.Depth;
-                if (!_unescaped.IsEmpty)
-                {
-                    ReplayUnescape();
-                }
-
+                _valueUtf16Length = entry.Aux;
                 return;
             default:
                 _tokenStart = entry.Start;
@@ -306,18 +290,6 @@ internal ref struct JsonTokenizer
                 _depth = entry.Depth;
                 return;
         }
-    }
-
-    private void ReplayUnescape()
-    {
-        if (!_valueIsEscaped)
-        {
-            _unescapedIsAscii = Ascii.IsValid(ValueSpan);
-            return;
-        }
-
-        _unescapedLength = CopyString(_unescaped);
-        _unescapedIsAscii = Ascii.IsValid(_unescaped[.._unescapedLength]);
     }
 
     /// <summary>Whether the current string or name, unescaped, equals <paramref name="text"/>.</summary>
@@ -651,7 +623,7 @@ internal ref struct JsonTokenizer
         _tokenStart = _position;
         var start = _position + 1;
         var escaped = false;
-        var end = ScanString(start, ref escaped);
+        var end = ScanString(start, ref escaped, out var utf16Adjust);
         if (end < 0)
         {
             _position = _json.Length;
@@ -661,6 +633,7 @@ internal ref struct JsonTokenizer
         _valueStart = start;
         _valueLength = end - start;
         _valueIsEscaped = escaped;
+        _valueUtf16Length = _valueLength + utf16Adjust;
         _position = end + 1;
     }
 
@@ -670,8 +643,10 @@ internal ref struct JsonTokenizer
     /// validated from that mask without rescanning. Claude Code text has an escape ("\n", "\t") every few dozen
     /// bytes, so per-escape cost matters as much as raw scan speed.
     /// </summary>
-    private int ScanString(int at, ref bool escaped)
+    private int ScanString(int at, ref bool escaped, out int utf16Adjust)
     {
+        // A local, not the out parameter, so it stays in a register through the loops.
+        var adjust = 0;
         var json = _json;
         var length = json.Length;
         ref var start = ref MemoryMarshal.GetReference(json);
@@ -684,16 +659,35 @@ internal ref struct JsonTokenizer
             {
                 var chunk = Vector256.LoadUnsafe(ref start, (nuint)at);
                 var mask = (Vector256.Equals(chunk, quote) | Vector256.Equals(chunk, backslash) | Vector256.LessThan(chunk, space)).ExtractMostSignificantBits();
+
+                // Non-ASCII blocks (rare in Claude Code text) also count their UTF-16 units: see ValueUtf16Length.
+                var nonAscii = chunk.ExtractMostSignificantBits();
+                uint continuations = 0, fourByteLeads = 0;
+                if (nonAscii != 0)
+                {
+                    continuations = Vector256.Equals(chunk & Vector256.Create((byte)0xC0), Vector256.Create((byte)0x80)).ExtractMostSignificantBits();
+                    fourByteLeads = Vector256.GreaterThan(chunk, Vector256.Create((byte)0xEF)).ExtractMostSignificantBits();
+                }
+
                 var next = at + Vector256<byte>.Count;
                 while (mask != 0)
                 {
-                    var hit = at + BitOperations.TrailingZeroCount(mask);
+                    var offset = BitOperations.TrailingZeroCount(mask);
+                    var hit = at + offset;
                     if (json[hit] == (byte)'"')
                     {
+                        if (nonAscii != 0)
+                        {
+                            var before = (1u << offset) - 1;
+                            adjust += BitOperations.PopCount(fourByteLeads & before) - BitOperations.PopCount(continuations & before);
+                        }
+
+                        utf16Adjust = adjust;
                         return hit;
                     }
 
                     next = EscapeEnd(hit);
+                    adjust += EscapeUtf16Adjust(next - hit);
                     escaped = true;
                     var consumed = next - at;
                     if (consumed >= Vector256<byte>.Count)
@@ -703,6 +697,11 @@ internal ref struct JsonTokenizer
 
                     mask &= ~0u << consumed;
                     next = at + Vector256<byte>.Count;
+                }
+
+                if (nonAscii != 0)
+                {
+                    adjust += BitOperations.PopCount(fourByteLeads) - BitOperations.PopCount(continuations);
                 }
 
                 at = next;
@@ -717,16 +716,33 @@ internal ref struct JsonTokenizer
             {
                 var chunk = Vector128.LoadUnsafe(ref start, (nuint)at);
                 var mask = (Vector128.Equals(chunk, quote) | Vector128.Equals(chunk, backslash) | Vector128.LessThan(chunk, space)).ExtractMostSignificantBits();
+                var nonAscii = chunk.ExtractMostSignificantBits();
+                uint continuations = 0, fourByteLeads = 0;
+                if (nonAscii != 0)
+                {
+                    continuations = Vector128.Equals(chunk & Vector128.Create((byte)0xC0), Vector128.Create((byte)0x80)).ExtractMostSignificantBits();
+                    fourByteLeads = Vector128.GreaterThan(chunk, Vector128.Create((byte)0xEF)).ExtractMostSignificantBits();
+                }
+
                 var next = at + Vector128<byte>.Count;
                 while (mask != 0)
                 {
-                    var hit = at + BitOperations.TrailingZeroCount(mask);
+                    var offset = BitOperations.TrailingZeroCount(mask);
+                    var hit = at + offset;
                     if (json[hit] == (byte)'"')
                     {
+                        if (nonAscii != 0)
+                        {
+                            var before = (1u << offset) - 1;
+                            adjust += BitOperations.PopCount(fourByteLeads & before) - BitOperations.PopCount(continuations & before);
+                        }
+
+                        utf16Adjust = adjust;
                         return hit;
                     }
 
                     next = EscapeEnd(hit);
+                    adjust += EscapeUtf16Adjust(next - hit);
                     escaped = true;
                     var consumed = next - at;
                     if (consumed >= Vector128<byte>.Count)
@@ -738,6 +754,11 @@ internal ref struct JsonTokenizer
                     next = at + Vector128<byte>.Count;
                 }
 
+                if (nonAscii != 0)
+                {
+                    adjust += BitOperations.PopCount(fourByteLeads) - BitOperations.PopCount(continuations);
+                }
+
                 at = next;
             }
         }
@@ -747,22 +768,38 @@ internal ref struct JsonTokenizer
             var b = json[at];
             if (b == (byte)'"')
             {
+                utf16Adjust = adjust;
                 return at;
             }
 
             if (b is (byte)'\\' or < (byte)' ')
             {
-                at = EscapeEnd(at);
+                var escapeEnd = EscapeEnd(at);
+                adjust += EscapeUtf16Adjust(escapeEnd - at);
+                at = escapeEnd;
                 escaped = true;
             }
             else
             {
+                if (b >= 0x80)
+                {
+                    adjust += (b & 0xC0) == 0x80 ? -1 : b >= 0xF0 ? 1 : 0;
+                }
+
                 at++;
             }
         }
 
+        utf16Adjust = adjust;
         return -1;
     }
+
+    /// <summary>
+    /// UTF-16 units an escape of <paramref name="length"/> bytes stands for, minus those bytes: "\n" and "\u00e9" are
+    /// one unit, a surrogate pair's 12 bytes are two.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int EscapeUtf16Adjust(int length) => (length == 12 ? 2 : 1) - length;
 
     /// <summary>At a stop that is not a quote: the index after the escape it starts; throws for a control character or a bad escape.</summary>
     private int EscapeEnd(int at)

@@ -189,6 +189,49 @@ public sealed class ConversationFingerprinterTests
     }
 
     [Fact]
+    public void Compute_CacheControlNestedInValue_SameAsWithout()
+    {
+        // The value with a nested cache_control is rebuilt token by token; the one without is hashed in place.
+        var marked = Of("""{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Run","input":{"a":1,"cache_control":{"type":"ephemeral"},"b":[1,{"cache_control":{},"c":"x"}]}}]}]}""");
+        var plain = Of("""{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Run","input":{"a":1,"b":[1,{"c":"x"}]}}]}]}""");
+        var other = Of("""{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Run","input":{"a":1,"b":[1,{"c":"y"}]}}]}]}""");
+
+        Assert.Equal(plain.Tip, marked.Tip);
+        Assert.Equal(plain.PromptChars, marked.PromptChars);
+        Assert.NotEqual(plain.Tip, other.Tip);
+    }
+
+    [Fact]
+    public void Compute_WhitespaceAroundTokens_SameAsCompact()
+    {
+        // Bodies are fingerprinted after normalization (compact), but a body with whitespace must not differ.
+        const string Compact = """{"system":"S","tools":[{"name":"A","input_schema":{"type":"object","properties":{"x":{"type":"number"}}}}],"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"r"}],"extra":{"k":[1,2]}}]}]}""";
+        const string Spaced = """
+            { "system" : "S", "tools" : [ { "name" : "A", "input_schema" : { "type" : "object", "properties" : { "x" : { "type" : "number" } } } } ],
+              "messages" : [ { "role" : "user", "content" : [ { "type" : "tool_result", "tool_use_id" : "t", "content" : [ { "type" : "text", "text" : "r" } ], "extra" : { "k" : [ 1 , 2 ] } } ] } ] }
+            """;
+
+        var compact = ConversationFingerprinter.Compute(Encoding.UTF8.GetBytes(Compact), ApiRoute.Messages)!;
+        var spaced = ConversationFingerprinter.Compute(Encoding.UTF8.GetBytes(Spaced), ApiRoute.Messages)!;
+
+        Assert.Equal(compact.PrefixKey, spaced.PrefixKey);
+        Assert.Equal(compact.Chain, spaced.Chain);
+        Assert.Equal(compact.PromptChars, spaced.PromptChars);
+    }
+
+    [Fact]
+    public void Compute_EscapedAndNonAsciiText_CountsDecodedCharacters()
+    {
+        // JSON text as written in the body: escapes of every kind, raw 2-, 3- and 4-byte UTF-8.
+        const string Text = """line\none \u00e9t\u00e9 \ud83d\ude00 raw é 😀 中文 \\ \"q\" end""";
+        var decoded = System.Text.Json.JsonSerializer.Deserialize<string>("\"" + Text + "\"")!;
+
+        var fingerprint = Of($$"""{"system":[{"type":"text","text":"{{Text}}"}],"messages":[]}""");
+
+        Assert.Equal(decoded.Length, fingerprint.SystemChars);
+    }
+
+    [Fact]
     public void Compute_RecordedRequest_FillsRequestFacts()
     {
         var body = Fixtures.RecordedBody("turn2-continue");
