@@ -7,8 +7,9 @@ namespace LlamaGateway.Normalization;
 /// <summary>
 /// A read-only index over one JSON document: every token's kind (container ends included), its depth, its raw bytes
 /// and where its subtree ends, built in one pass of <see cref="JsonTokenizer"/> into pooled arrays. It is built once
-/// per request, from the normalized body, and every later reader uses it instead of scanning the bytes again: the
-/// shape check and the fingerprint replay it through <see cref="JsonTokenizer(JsonTape, Span{byte})"/> (where a skip
+/// per request, for the normalized body (recorded by the normalizer as it writes, see <see cref="JsonTapeRecorder"/>,
+/// else parsed), and every later reader uses it instead of scanning the bytes again: the
+/// shape check and the fingerprint replay it through <see cref="JsonTokenizer(JsonTape)"/> (where a skip
 /// is a jump), the translator navigates it through <see cref="JsonTapeValue"/> and copies strings as their raw
 /// escaped bytes.
 /// Why not JsonDocument: parsing a 100 KB Claude Code body and re-escaping every string on the way out through
@@ -27,8 +28,14 @@ internal sealed class JsonTape : IDisposable
     private JsonTape(ReadOnlyMemory<byte> json)
     {
         _json = json;
-        // Claude Code bodies have about one token per 10 bytes; guessing low costs a copy of everything so far.
-        _entries = EntryPool.Rent(Math.Max(64, json.Length / 8));
+        _entries = RentEntries(json.Length);
+    }
+
+    private JsonTape(ReadOnlyMemory<byte> json, Entry[] entries, int count)
+    {
+        _json = json;
+        _entries = entries;
+        _count = count;
     }
 
     /// <summary>The document's root value.</summary>
@@ -60,6 +67,22 @@ internal sealed class JsonTape : IDisposable
             tape.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A tape from entries a <see cref="JsonTapeRecorder"/> recorded while writing <paramref name="json"/>, which it owns from now on.</summary>
+    internal static JsonTape FromRecording(ReadOnlyMemory<byte> json, Entry[] entries, int count) => new(json, entries, count);
+
+    /// <summary>Claude Code bodies have about one token per 10 bytes; guessing low costs a copy of everything so far.</summary>
+    internal static Entry[] RentEntries(int jsonBytes) => EntryPool.Rent(Math.Max(64, jsonBytes / 8));
+
+    internal static void ReturnEntries(Entry[] entries) => EntryPool.Return(entries);
+
+    internal static Entry[] GrowEntries(Entry[] entries, int count)
+    {
+        var bigger = EntryPool.Rent(entries.Length * 2);
+        entries.AsSpan(0, count).CopyTo(bigger);
+        EntryPool.Return(entries);
+        return bigger;
     }
 
     public void Dispose()
@@ -206,10 +229,7 @@ internal sealed class JsonTape : IDisposable
     {
         if (_count == _entries.Length)
         {
-            var bigger = EntryPool.Rent(_entries.Length * 2);
-            _entries.AsSpan(0, _count).CopyTo(bigger);
-            EntryPool.Return(_entries);
-            _entries = bigger;
+            _entries = GrowEntries(_entries, _count);
         }
 
         _entries[_count++] = entry;

@@ -28,13 +28,18 @@ internal ref struct NormalizationPass
     private int[]? _foldStarts;
     private int _foldCount;
     private PooledBuffer? _side;
+    private readonly JsonTapeRecorder? _sideTape;
     private HeldMessage _held;
 
     public NormalizationPass(
-        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output)
+        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output,
+        JsonTapeRecorder? tape = null)
     {
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
-        _out = new JsonEmitter(output);
+        _out = new JsonEmitter(output, tape);
+
+        // A held user message is written to the side buffer first: its entries are recorded there and moved over with it.
+        _sideTape = tape is null ? null : new JsonTapeRecorder(4096);
         _route = route;
         _mode = mode;
         _billingValue = billingValue;
@@ -116,6 +121,7 @@ internal ref struct NormalizationPass
         }
 
         _side?.Dispose();
+        _sideTape?.Dispose();
     }
 
     private static InvalidBodyException Shape(int message, string what) =>
@@ -449,8 +455,9 @@ internal ref struct NormalizationPass
     {
         _side ??= new PooledBuffer();
         _side.Clear();
+        _sideTape?.Reset();
         var main = _out;
-        _out = new JsonEmitter(_side);
+        _out = new JsonEmitter(_side, _sideTape);
         _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent };
         _out.StartObject();
         while (Next() == JsonTokenType.PropertyName)
@@ -543,13 +550,15 @@ internal ref struct NormalizationPass
         var held = _side!.WrittenSpan;
         if (_foldCount == 0)
         {
-            _out.RawValue(held);
+            _out.RawValue(held, _sideTape);
             return;
         }
 
         var start = _held.ContentStart;
         var end = _held.ContentEnd;
-        _out.BeginRawValue();
+
+        // Room for the held bytes, the reminders however they escape (6 bytes per byte at most) and the glue around them.
+        _out.BeginRawValue(held.Length + (_foldTexts.Length * 6) + (_foldCount * 48) + 64);
         switch (_held.Content)
         {
             case ContentKind.Array or ContentKind.EmptyArray:
@@ -816,7 +825,7 @@ internal ref struct NormalizationPass
     }
 
     // Strings and names are copied as read: already valid JSON, so re-escaping would only cost time.
-    private void CopyString() => _out.StringRaw(_reader.ValueSpan);
+    private void CopyString() => _out.StringRaw(_reader.ValueSpan, _reader.ValueIsEscaped, _reader.ValueUtf16Length);
 
     /// <summary>Where the user message held for folding keeps its content, in the side buffer.</summary>
     private struct HeldMessage
@@ -828,5 +837,5 @@ internal ref struct NormalizationPass
         public int ContentEnd;
     }
 
-    private void WritePropertyName() => _out.PropertyNameRaw(_reader.ValueSpan);
+    private void WritePropertyName() => _out.PropertyNameRaw(_reader.ValueSpan, _reader.ValueIsEscaped, _reader.ValueUtf16Length);
 }

@@ -75,7 +75,8 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
 
         var settings = Resolve(current.Normalization);
         var normalized = new PooledBuffer(raw.WrittenCount + 256);
-        var outcome = RequestNormalizer.Normalize(raw.WrittenSpan, request.Route, settings, normalized);
+        using var recorder = new JsonTapeRecorder(raw.WrittenCount);
+        var outcome = RequestNormalizer.Normalize(raw.WrittenSpan, request.Route, settings, normalized, recorder);
         request.Normalization = outcome;
         if (!outcome.Success)
         {
@@ -88,7 +89,10 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
         request.Body = normalized;
         try
         {
-            request.BodyTape = JsonTape.Parse(normalized.WrittenMemory, RequestNormalizer.MaxDepth);
+            // Recorded while normalizing, unless the output was spliced from raw pieces (folded system messages).
+            request.BodyTape = recorder.IsValid
+                ? recorder.ToTape(normalized.WrittenMemory)
+                : JsonTape.Parse(normalized.WrittenMemory, RequestNormalizer.MaxDepth);
         }
         catch (System.Text.Json.JsonException e)
         {

@@ -27,7 +27,14 @@ internal static class RequestNormalizer
     /// Writes the normalized body to <paramref name="output"/>. On failure (the outcome says why, naming the field)
     /// <paramref name="output"/> may hold a partial body and must be discarded.
     /// </summary>
-    public static NormalizationOutcome Normalize(ReadOnlySpan<byte> body, ApiRoute route, in NormalizationSettings settings, IBufferWriter<byte> output)
+    public static NormalizationOutcome Normalize(ReadOnlySpan<byte> body, ApiRoute route, in NormalizationSettings settings, IBufferWriter<byte> output) =>
+        Normalize(body, route, settings, output, tape: null);
+
+    /// <summary>
+    /// As the overload without <paramref name="tape"/>, also recording the output's tape into it (valid only when
+    /// <paramref name="output"/> started empty and the recorder says <see cref="JsonTapeRecorder.IsValid"/>).
+    /// </summary>
+    public static NormalizationOutcome Normalize(ReadOnlySpan<byte> body, ApiRoute route, in NormalizationSettings settings, IBufferWriter<byte> output, JsonTapeRecorder? tape)
     {
         if (body.Trim(" \t\r\n"u8).IsEmpty)
         {
@@ -49,7 +56,7 @@ internal static class RequestNormalizer
 
         valueBytes = valueBytes[..Encoding.UTF8.GetBytes(value, valueBytes)];
 
-        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output);
+        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output, tape);
         try
         {
             pass.Run();

@@ -17,11 +17,19 @@ internal static class NormalizerRun
     public static NormalizationSettings Settings(BillingHeaderMode mode, bool fold = true) =>
         new(mode, NormalizationSettings.DefaultBillingHeaderValue, fold);
 
+    /// <summary>Normalizes as the gateway does, tape recorder included (a valid recording must equal the parsed tape).</summary>
     public static (NormalizationOutcome Outcome, byte[] Body) Run(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
     {
-        var output = new ArrayBufferWriter<byte>();
-        var outcome = RequestNormalizer.Normalize(body, route, settings, output);
-        return (outcome, output.WrittenSpan.ToArray());
+        var (outcome, output, _) = RecordedTape.Normalize(body, route, settings);
+        var plain = new ArrayBufferWriter<byte>();
+        var without = RequestNormalizer.Normalize(body, route, settings, plain);
+        Assert.Equal(outcome.Success, without.Success);
+        if (outcome.Success)
+        {
+            Assert.True(plain.WrittenSpan.SequenceEqual(output), "recording the tape changed the output");
+        }
+
+        return (outcome, output);
     }
 
     /// <summary>Normalizes and asserts success; returns the output body.</summary>

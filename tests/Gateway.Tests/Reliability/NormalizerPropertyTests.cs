@@ -106,6 +106,8 @@ public sealed class NormalizerPropertyTests(ITestOutputHelper output)
         }
 
         var normalized = first.WrittenSpan.ToArray();
+        var (recordedOutcome, recordedBody, _) = LlamaGateway.Tests.Normalization.RecordedTape.Normalize(body, ApiRoute.Messages, settings);
+        Assert.True(recordedOutcome.Success && recordedBody.AsSpan().SequenceEqual(normalized), "recording the tape changed the outcome");
         var second = new ArrayBufferWriter<byte>();
         var again = RequestNormalizer.Normalize(normalized, ApiRoute.Messages, settings, second);
         Assert.True(again.Success, $"normalizing the output failed: {again.Error}");

@@ -1,7 +1,7 @@
 using System.Text;
-using LlamaGateway.Conversations;
+using LlamaGateway.Normalization;
 
-namespace LlamaGateway.Tests.Conversations;
+namespace LlamaGateway.Tests.Normalization;
 
 public sealed class TextLengthTests
 {

@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace LlamaGateway.Conversations;
+namespace LlamaGateway.Normalization;
 
 /// <summary>Lengths of valid UTF-8 text in UTF-16 code units (what <c>string.Length</c> would say), without decoding.</summary>
 internal static class TextLength

@@ -1,0 +1,221 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace LlamaGateway.Normalization;
+
+/// <summary>
+/// Records the tape of what a <see cref="JsonEmitter"/> writes, as it writes it: the normalizer knows every token it
+/// emits (kind, position, whether a string is escaped and its decoded length, which its tokenizer counted), so the
+/// normalized body's <see cref="JsonTape"/> comes for free instead of from a second scan of ~100 KB. The result is
+/// entry for entry what <see cref="JsonTape.Parse"/> would build from the same bytes (tests hold it to that). Output
+/// spliced together from raw pieces cannot be followed: <see cref="Invalidate"/> then sends the caller back to parsing.
+/// </summary>
+internal sealed class JsonTapeRecorder : IDisposable
+{
+    /// <summary>Deeper than any body the tokenizer accepts, plus the two levels a fold can add.</summary>
+    private const int MaxDepth = RequestNormalizer.MaxDepth + 8;
+
+    private JsonTape.Entry[] _entries;
+    private int[] _open;
+    private int _count;
+    private int _depth;
+    private int _deepest;
+
+    public JsonTapeRecorder(int expectedBytes)
+    {
+        _entries = JsonTape.RentEntries(expectedBytes);
+        _open = ArrayPool<int>.Shared.Rent(MaxDepth + 1);
+    }
+
+    /// <summary>False once something was written that the recording could not follow.</summary>
+    public bool IsValid { get; private set; } = true;
+
+    internal int Count => _count;
+
+    internal ReadOnlySpan<JsonTape.Entry> Entries => _entries.AsSpan(0, _count);
+
+    public void Reset()
+    {
+        _count = 0;
+        _depth = 0;
+        _deepest = 0;
+        IsValid = true;
+    }
+
+    public void Invalidate() => IsValid = false;
+
+    public void StartContainer(JsonTokenType type, long position)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        if (_depth >= MaxDepth)
+        {
+            IsValid = false;
+            return;
+        }
+
+        _open[_depth] = _count;
+        Add(new JsonTape.Entry { Type = type, Start = (int)position, Depth = (ushort)_depth });
+        _depth++;
+        _deepest = Math.Max(_deepest, _depth);
+    }
+
+    public void EndContainer(JsonTokenType type, long position)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        if (_depth == 0)
+        {
+            IsValid = false;
+            return;
+        }
+
+        _depth--;
+        var opened = _open[_depth];
+        Add(new JsonTape.Entry { Type = type, Start = (int)position, Length = 1, Depth = (ushort)_depth });
+        ref var start = ref _entries[opened];
+        start.Length = (int)position + 1 - start.Start;
+        start.Aux = _count;
+    }
+
+    /// <summary>A string or property name whose content (between the quotes) starts at <paramref name="contentStart"/>.</summary>
+    public void Text(JsonTokenType type, long contentStart, int length, bool escaped, int utf16Length)
+    {
+        if (IsValid)
+        {
+            Add(new JsonTape.Entry { Type = type, Start = (int)contentStart, Length = length, Escaped = escaped, Depth = (ushort)_depth, Aux = utf16Length });
+        }
+    }
+
+    /// <summary>A number or literal, from its raw text.</summary>
+    public void Scalar(long start, ReadOnlySpan<byte> raw)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        var type = raw.IsEmpty ? JsonTokenType.None : raw[0] switch
+        {
+            (byte)'t' => JsonTokenType.True,
+            (byte)'f' => JsonTokenType.False,
+            (byte)'n' => JsonTokenType.Null,
+            _ => JsonTokenType.Number,
+        };
+        Add(new JsonTape.Entry { Type = type, Start = (int)start, Length = raw.Length, Depth = (ushort)_depth });
+    }
+
+    /// <summary>
+    /// What <paramref name="other"/> recorded of a whole value written elsewhere and now copied here at
+    /// <paramref name="position"/>: its entries, moved to this position, depth and index.
+    /// </summary>
+    public void Append(JsonTapeRecorder other, long position)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        if (!other.IsValid || other._depth != 0 || _depth + other._deepest >= MaxDepth)
+        {
+            IsValid = false;
+            return;
+        }
+
+        var indexShift = _count;
+        var depthShift = (ushort)_depth;
+        _deepest = Math.Max(_deepest, _depth + other._deepest);
+        foreach (var entry in other.Entries)
+        {
+            var moved = entry;
+            moved.Start += (int)position;
+            moved.Depth += depthShift;
+            if (entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                moved.Aux += indexShift;
+            }
+
+            Add(moved);
+        }
+    }
+
+    /// <summary>
+    /// A whole value written as raw pieces, now complete in <paramref name="value"/>, which starts at
+    /// <paramref name="position"/> of the output: tokenized here, only it, instead of the whole body later.
+    /// </summary>
+    public void AppendParsed(ReadOnlySpan<byte> value, long position)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        try
+        {
+            var reader = new JsonTokenizer(value, MaxDepth - _depth);
+            while (reader.Read())
+            {
+                var at = position + reader.TokenStartIndex;
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        StartContainer(reader.TokenType, at);
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        EndContainer(reader.TokenType, at);
+                        break;
+                    case JsonTokenType.String or JsonTokenType.PropertyName:
+                        Text(reader.TokenType, at + 1, reader.ValueSpan.Length, reader.ValueIsEscaped, reader.ValueUtf16Length);
+                        break;
+                    default:
+                        Scalar(at, reader.ValueSpan);
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not expected (the pieces came from validated input); the caller parses the whole body instead.
+            IsValid = false;
+        }
+    }
+
+    /// <summary>Hands the entries to a tape over <paramref name="json"/> (the bytes recorded); the recorder is spent.</summary>
+    public JsonTape ToTape(ReadOnlyMemory<byte> json)
+    {
+        var tape = JsonTape.FromRecording(json, _entries, _count);
+        _entries = [];
+        _count = 0;
+        IsValid = false;
+        return tape;
+    }
+
+    public void Dispose()
+    {
+        if (_entries.Length > 0)
+        {
+            JsonTape.ReturnEntries(_entries);
+        }
+
+        _entries = [];
+        ArrayPool<int>.Shared.Return(_open);
+        _open = [];
+    }
+
+    private void Add(in JsonTape.Entry entry)
+    {
+        if (_count == _entries.Length)
+        {
+            _entries = JsonTape.GrowEntries(_entries, _count);
+        }
+
+
+        _entries[_count++] = entry;
+    }
+}
