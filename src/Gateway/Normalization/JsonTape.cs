@@ -72,8 +72,11 @@ internal sealed class JsonTape : IDisposable
     /// <summary>A tape from entries a <see cref="JsonTapeRecorder"/> recorded while writing <paramref name="json"/>, which it owns from now on.</summary>
     internal static JsonTape FromRecording(ReadOnlyMemory<byte> json, Entry[] entries, int count) => new(json, entries, count);
 
-    /// <summary>Claude Code bodies have about one token per 10 bytes; guessing low costs a copy of everything so far.</summary>
-    internal static Entry[] RentEntries(int jsonBytes) => EntryPool.Rent(Math.Max(64, jsonBytes / 8));
+    /// <summary>
+    /// Claude Code bodies have one token per ~57 bytes (long texts); tool-heavy bodies more. Guessing low costs one copy
+    /// per doubling, guessing high only unused pooled memory.
+    /// </summary>
+    internal static Entry[] RentEntries(int jsonBytes) => EntryPool.Rent(Math.Max(64, jsonBytes / 32));
 
     internal static void ReturnEntries(Entry[] entries) => EntryPool.Return(entries);
 
@@ -235,7 +238,7 @@ internal sealed class JsonTape : IDisposable
         _entries[_count++] = entry;
     }
 
-    // 16 bytes: a 100 KB Claude Code body has ~10,000 tokens (container ends included).
+    // 16 bytes: a 50 KB Claude Code body has ~900 tokens (container ends included).
     internal struct Entry
     {
         public JsonTokenType Type;
