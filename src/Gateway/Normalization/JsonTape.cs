@@ -6,7 +6,7 @@ namespace LlamaGateway.Normalization;
 
 /// <summary>
 /// A read-only index over one JSON document: every token's kind (container ends included), its depth, its raw bytes
-/// and where its subtree ends, built in one pass of <see cref="JsonTokenizer"/> into pooled arrays. It is built once
+/// and where its subtree ends, recorded by a <see cref="JsonTapeRecorder"/> into pooled arrays. It is built once
 /// per request, for the normalized body (recorded by the normalizer as it writes, see <see cref="JsonTapeRecorder"/>,
 /// else parsed), and every later reader uses it instead of scanning the bytes again: the
 /// shape check and the fingerprint replay it through <see cref="JsonTokenizer(JsonTape)"/> (where a skip
@@ -24,12 +24,6 @@ internal sealed class JsonTape : IDisposable
     private readonly ReadOnlyMemory<byte> _json;
     private Entry[] _entries;
     private int _count;
-
-    private JsonTape(ReadOnlyMemory<byte> json)
-    {
-        _json = json;
-        _entries = RentEntries(json.Length);
-    }
 
     private JsonTape(ReadOnlyMemory<byte> json, Entry[] entries, int count)
     {
@@ -56,17 +50,12 @@ internal sealed class JsonTape : IDisposable
     /// </summary>
     public static JsonTape Parse(ReadOnlyMemory<byte> json, int maxDepth)
     {
-        var tape = new JsonTape(json);
-        try
-        {
-            tape.Build(maxDepth);
-            return tape;
-        }
-        catch
-        {
-            tape.Dispose();
-            throw;
-        }
+        using var recorder = new JsonTapeRecorder(json.Length, maxDepth);
+        var reader = new JsonTokenizer(json.Span, maxDepth);
+        recorder.Record(ref reader, 0);
+        var tape = recorder.ToTape(json);
+        tape.IsCompact = tape.HasNoWhitespaceAround();
+        return tape;
     }
 
     /// <summary>A tape from entries a <see cref="JsonTapeRecorder"/> recorded while writing <paramref name="json"/>, which it owns from now on.</summary>
@@ -103,23 +92,6 @@ internal sealed class JsonTape : IDisposable
     /// <summary>The token at <paramref name="index"/>, for the tokenizer's replay.</summary>
     internal ref readonly Entry EntryAt(int index) => ref _entries[index];
 
-    /// <summary>As <see cref="Utf8JsonReader.CurrentDepth"/>.</summary>
-    internal int DepthAt(int index) => _entries[index].Depth;
-
-    /// <summary>Where the token starts in the document (a string's or name's opening quote).</summary>
-    internal int TokenStartAt(int index)
-    {
-        ref readonly var entry = ref _entries[index];
-        return entry.Type is JsonTokenType.String or JsonTokenType.PropertyName ? entry.Start - 1 : entry.Start;
-    }
-
-    /// <summary>As <see cref="ValueAt"/> but as (start, length) into <see cref="Json"/>; a container is its bracket alone.</summary>
-    internal (int Start, int Length) TokenValueAt(int index)
-    {
-        ref readonly var entry = ref _entries[index];
-        return entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray ? (entry.Start, 1) : (entry.Start, entry.Length);
-    }
-
     internal bool IsEscapedAt(int index) => _entries[index].Escaped;
 
     /// <summary>Index just past the subtree that starts at <paramref name="index"/> (past a container's end token).</summary>
@@ -128,9 +100,6 @@ internal sealed class JsonTape : IDisposable
         ref readonly var entry = ref _entries[index];
         return entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray ? entry.Aux : index + 1;
     }
-
-    /// <summary>A string's or name's decoded length in UTF-16 units (<see cref="JsonTokenizer.ValueUtf16Length"/>).</summary>
-    internal int Utf16LengthAt(int index) => _entries[index].Aux;
 
     /// <summary>
     /// Sums the decoded UTF-16 lengths of every string and name in the subtree at <paramref name="index"/> and says
@@ -173,70 +142,33 @@ internal sealed class JsonTape : IDisposable
             : _json.Span.Slice(entry.Start, entry.Length);
     }
 
-    private void Build(int maxDepth)
+    /// <summary>Whether nothing but the one separator byte (',' or ':') compact JSON allows lies between tokens.</summary>
+    private bool HasNoWhitespaceAround()
     {
-        Span<int> open = stackalloc int[Math.Min(maxDepth, 512) + 1];
-        var depth = 0;
-        var previousEnd = 0;
         var json = _json.Span;
-        var tokenizer = new JsonTokenizer(json, maxDepth);
-        while (tokenizer.Read())
+        var previousEnd = 0;
+        for (var i = 0; i < _count; i++)
         {
-            var start = (int)tokenizer.TokenStartIndex;
-            // Compact JSON has at most one separator byte (',' or ':') between tokens.
+            ref readonly var entry = ref _entries[i];
+            var text = entry.Type is JsonTokenType.String or JsonTokenType.PropertyName;
+            var start = text ? entry.Start - 1 : entry.Start;
             var gap = start - previousEnd;
-            if (gap > 0 && IsCompact && (gap > 1 ? HasWhitespace(json[previousEnd..start]) : IsWhitespace(json[previousEnd])))
+            if (gap > 0 && (gap > 1 ? HasWhitespace(json[previousEnd..start]) : IsWhitespace(json[previousEnd])))
             {
-                IsCompact = false;
+                return false;
             }
 
-            var type = tokenizer.TokenType;
-            switch (type)
-            {
-                case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                    open[depth++] = _count;
-                    Add(new Entry { Type = type, Start = start, Depth = (ushort)tokenizer.CurrentDepth });
-                    previousEnd = start + 1;
-                    break;
-                case JsonTokenType.EndObject or JsonTokenType.EndArray:
-                    var opened = open[--depth];
-                    Add(new Entry { Type = type, Start = start, Length = 1, Depth = (ushort)tokenizer.CurrentDepth });
-                    _entries[opened].Length = start + 1 - _entries[opened].Start;
-                    _entries[opened].Aux = _count;
-                    previousEnd = start + 1;
-                    break;
-                case JsonTokenType.String or JsonTokenType.PropertyName:
-                    var length = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start + 1, Length = length, Escaped = tokenizer.ValueIsEscaped, Depth = (ushort)tokenizer.CurrentDepth, Aux = tokenizer.ValueUtf16Length });
-                    previousEnd = start + length + 2;
-                    break;
-                default:
-                    var text = tokenizer.ValueSpan.Length;
-                    Add(new Entry { Type = type, Start = start, Length = text, Depth = (ushort)tokenizer.CurrentDepth });
-                    previousEnd = start + text;
-                    break;
-            }
+            previousEnd = entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray ? entry.Start + 1
+                : text ? entry.Start + entry.Length + 1
+                : entry.Start + entry.Length;
         }
 
-        if (IsCompact && previousEnd < json.Length && HasWhitespace(json[previousEnd..]))
-        {
-            IsCompact = false;
-        }
+        return previousEnd >= json.Length || !HasWhitespace(json[previousEnd..]);
     }
 
     private static bool HasWhitespace(ReadOnlySpan<byte> between) => between.IndexOfAny(" \t\r\n"u8) >= 0;
 
     private static bool IsWhitespace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
-
-    private void Add(in Entry entry)
-    {
-        if (_count == _entries.Length)
-        {
-            _entries = GrowEntries(_entries, _count);
-        }
-
-        _entries[_count++] = entry;
-    }
 
     // 16 bytes: a 50 KB Claude Code body has ~900 tokens (container ends included).
     internal struct Entry

@@ -12,8 +12,10 @@ namespace LlamaGateway.Normalization;
 /// </summary>
 internal sealed class JsonTapeRecorder : IDisposable
 {
-    /// <summary>Deeper than any body the tokenizer accepts, plus the two levels a fold can add.</summary>
-    private const int MaxDepth = RequestNormalizer.MaxDepth + 8;
+    /// <summary>Deeper than any body the normalizer's tokenizer accepts, plus the two levels a fold can add.</summary>
+    private const int NormalizedMaxDepth = RequestNormalizer.MaxDepth + 8;
+
+    private readonly int _maxDepth;
 
     private JsonTape.Entry[] _entries;
     private int[] _open;
@@ -21,10 +23,11 @@ internal sealed class JsonTapeRecorder : IDisposable
     private int _depth;
     private int _deepest;
 
-    public JsonTapeRecorder(int expectedBytes)
+    public JsonTapeRecorder(int expectedBytes, int maxDepth = NormalizedMaxDepth)
     {
+        _maxDepth = maxDepth;
         _entries = JsonTape.RentEntries(expectedBytes);
-        _open = ArrayPool<int>.Shared.Rent(MaxDepth + 1);
+        _open = ArrayPool<int>.Shared.Rent(maxDepth + 1);
     }
 
     /// <summary>False once something was written that the recording could not follow.</summary>
@@ -51,7 +54,7 @@ internal sealed class JsonTapeRecorder : IDisposable
             return;
         }
 
-        if (_depth >= MaxDepth)
+        if (_depth >= _maxDepth)
         {
             IsValid = false;
             return;
@@ -122,7 +125,7 @@ internal sealed class JsonTapeRecorder : IDisposable
             return;
         }
 
-        if (!other.IsValid || other._depth != 0 || _depth + other._deepest >= MaxDepth)
+        if (!other.IsValid || other._depth != 0 || _depth + other._deepest >= _maxDepth)
         {
             IsValid = false;
             return;
@@ -158,31 +161,41 @@ internal sealed class JsonTapeRecorder : IDisposable
 
         try
         {
-            var reader = new JsonTokenizer(value, MaxDepth - _depth);
-            while (reader.Read())
-            {
-                var at = position + reader.TokenStartIndex;
-                switch (reader.TokenType)
-                {
-                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                        StartContainer(reader.TokenType, at);
-                        break;
-                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
-                        EndContainer(reader.TokenType, at);
-                        break;
-                    case JsonTokenType.String or JsonTokenType.PropertyName:
-                        Text(reader.TokenType, at + 1, reader.ValueSpan.Length, reader.ValueIsEscaped, reader.ValueUtf16Length);
-                        break;
-                    default:
-                        Scalar(at, reader.ValueSpan);
-                        break;
-                }
-            }
+            var reader = new JsonTokenizer(value, _maxDepth - _depth);
+            Record(ref reader, position);
         }
         catch (JsonException)
         {
             // Not expected (the pieces came from validated input); the caller parses the whole body instead.
             IsValid = false;
+        }
+    }
+
+    /// <summary>
+    /// Records every token <paramref name="reader"/> reads, its positions moved by <paramref name="position"/>:
+    /// how a tape is parsed from bytes (<see cref="JsonTape.Parse"/>). Throws <see cref="JsonException"/> as the
+    /// tokenizer does.
+    /// </summary>
+    internal void Record(ref JsonTokenizer reader, long position)
+    {
+        while (reader.Read())
+        {
+            var at = position + reader.TokenStartIndex;
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    StartContainer(reader.TokenType, at);
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    EndContainer(reader.TokenType, at);
+                    break;
+                case JsonTokenType.String or JsonTokenType.PropertyName:
+                    Text(reader.TokenType, at + 1, reader.ValueSpan.Length, reader.ValueIsEscaped, reader.ValueUtf16Length);
+                    break;
+                default:
+                    Scalar(at, reader.ValueSpan);
+                    break;
+            }
         }
     }
 
