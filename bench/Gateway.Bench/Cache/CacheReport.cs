@@ -58,6 +58,30 @@ internal static class CacheReport
             ]));
         md.Paragraph("TTFT is measured at the client: from sending the request to the first event that carries model output (a content block, or the final message_delta; message_start and pings do not count).");
 
+        var gateways = results.Where(r => r.Model.Any(m => m.Decision is not null)).ToList();
+        if (gateways.Count > 0)
+        {
+            md.Heading(2, "Where a follow-up turn's time to first token goes (gateway variants)");
+            md.Table(["variant", "follow-up TTFT p50", "gateway slot queue p50", "mean", "slot save/restore p50", "mean", "then until llama-server launched it p50", "mean", "launch to first token p50", "mean"],
+                gateways.Select(r =>
+                {
+                    var followUps = r.Model.Where(m => m.Request.Kind == RequestKind.MainFollowUp && m.Decision is not null && m.Task is not null && !double.IsNaN(m.Ttft)).ToList();
+                    List<double> queue = [.. followUps.Select(m => m.Decision!.QueueSeconds)];
+                    List<double> actions = [.. followUps.Select(m => m.Decision!.SlotActionSeconds)];
+                    List<double> server = [.. followUps.Select(m => Math.Max(0, VariantResult.QueueWait(m) - m.Decision!.QueueSeconds - m.Decision.SlotActionSeconds))];
+                    List<double> launched = [.. followUps.Select(m => Math.Max(0, m.FirstToken - m.Task!.Launch))];
+                    return (IReadOnlyList<string>)
+                    [
+                        r.Label, Fmt.Seconds(Stats.P50(r.Ttft(RequestKind.MainFollowUp))),
+                        Fmt.Seconds(Stats.P50(queue)), Fmt.Seconds(Mean(queue)), Fmt.Seconds(Stats.P50(actions)), Fmt.Seconds(Mean(actions)),
+                        Fmt.Seconds(Stats.P50(server)), Fmt.Seconds(Mean(server)), Fmt.Seconds(Stats.P50(launched)), Fmt.Seconds(Mean(launched)),
+                    ];
+                }));
+            md.Paragraph("Per main follow-up turn, measured inside the gateway: time in its slot queue, then saving the evicted slot and restoring the conversation's saved state (SlotSave), "
+                + "then the rest of the wait until llama-server launched the task (connection, llama-server's own task queue, which slot actions also pass through), "
+                + "then launch to the first model event at the client (prefill of what the slot did not hold, shared with other slots' prompts in the same batches, and the first token).");
+        }
+
         md.Heading(2, "Waiting behind other users");
         md.Table(["variant", "main-turn queue wait p50", "p95", "max", "queued behind other users: total", "longest", "turns > 1 s", "max concurrent upstream tasks", "requests matched to llama-server tasks"],
             results.Select(r =>
@@ -155,4 +179,6 @@ internal static class CacheReport
         BarChart.Render(path, "CACHE REUSE: SIMULATED CLAUDE CODE USERS ON LLAMA-SERVER", series, [tokens, ttft, waits, ratio], 2,
             string.Create(CultureInfo.InvariantCulture, $"{w.Users} users x {w.Conversations} conversations x {w.Turns} turns, {options.Slots} slots x {options.Instances} instance, cache-ram {options.CacheRamMiB} MiB, model {Path.GetFileName(options.Model)}, seed {w.Seed}{(options.Quick ? ", QUICK PRESET" : string.Empty)}. Tokens from llama-server /metrics and response usage; waits from llama-server's log."));
     }
+
+    private static double Mean(IReadOnlyList<double> values) => values.Count == 0 ? double.NaN : values.Average();
 }

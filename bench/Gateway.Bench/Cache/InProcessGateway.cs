@@ -63,7 +63,8 @@ internal sealed class InProcessGateway : IAsyncDisposable
             if (http.Request.Headers.TryGetValue(Replayer.RequestIdHeader, out var id) && int.TryParse(id, out var requestId)
                 && http.Features.Get<LlamaGateway.Pipeline.GatewayRequestContext>() is { } context)
             {
-                decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id);
+                decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id,
+                    context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds);
             }
         });
         await app.StartAsync();
@@ -78,8 +79,11 @@ internal sealed class InProcessGateway : IAsyncDisposable
     }
 }
 
-/// <summary>The gateway's routing decision for one request: request kind, reason, pinned slot, conversation.</summary>
-internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation);
+/// <summary>
+/// The gateway's routing decision for one request: request kind, reason, pinned slot, conversation, and how long the
+/// request waited in the gateway's slot queue and for the slot's save/restore before it was forwarded.
+/// </summary>
+internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds);
 
 /// <summary>Keeps the structured fields of the gateway's request log events (EventId 1 completed, 2 failed).</summary>
 internal sealed class GatewayLogCapture : ILoggerProvider

@@ -8,7 +8,9 @@ namespace LlamaGateway.Hosting;
 /// Hands log events to another sink (the console) on a background task, so a request never waits for a console
 /// write. Why not Serilog.Sinks.Async: its BlockingCollection spins a core each time the queue runs empty, which on
 /// the overhead bench cost more CPU than the writes it moved. When the queue is full the event is written inline
-/// instead: slower, never lost. Disposing drains the queue, then disposes the inner sink.
+/// instead: slower, never lost. A <see cref="BufferedTextSink"/> inside is flushed each time the queue runs empty, so a
+/// burst of events costs one write and a quiet gateway's lines still appear at once. Disposing drains the queue, then
+/// disposes the inner sink.
 /// </summary>
 internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
 {
@@ -39,6 +41,7 @@ internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
         lock (_inlineGate)
         {
             _inner.Emit(logEvent);
+            (_inner as BufferedTextSink)?.Flush();
         }
     }
 
@@ -66,6 +69,20 @@ internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException)
                 {
                     // A closed console must not stop the gateway; there is nowhere left to report it.
+                }
+            }
+
+            if (_inner is BufferedTextSink buffered)
+            {
+                try
+                {
+                    lock (_inlineGate)
+                    {
+                        buffered.Flush();
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+                {
                 }
             }
         }

@@ -21,9 +21,12 @@ internal static class GatewayLogging
         return builder;
     }
 
-    private static Serilog.Core.Logger ConsoleSink() =>
-        new LoggerConfiguration()
+    private const string OutputTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}";
+
+    private static Serilog.Core.ILogEventSink ConsoleSink() => Console.IsOutputRedirected
+        ? new BufferedTextSink(Console.OpenStandardOutput(), OutputTemplate)
+        : new LoggerConfiguration()
             .MinimumLevel.Verbose()
-            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}")
+            .WriteTo.Console(outputTemplate: OutputTemplate)
             .CreateLogger();
 }

@@ -80,6 +80,12 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>What the upstream reported about token use (stage 5), read by accounting (stage 6).</summary>
     public UpstreamUsage Usage { get; } = new();
 
+    /// <summary>Time spent in the router's queue waiting for a slot (all attempts).</summary>
+    public TimeSpan QueueTime { get; set; }
+
+    /// <summary>Time spent saving the evicted slot state and restoring the conversation's own before forwarding.</summary>
+    public TimeSpan SlotActionTime { get; set; }
+
     public int UpstreamStatus { get; set; }
 
     public long ResponseBytes { get; set; }

@@ -99,7 +99,9 @@ internal sealed class ModelRequestHandler(
         using var routeCancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
         while (true)
         {
+            var queued = time.GetTimestamp();
             request.Lease = await router.RouteAsync(request, request.Conversation, routeCancel.Token);
+            request.QueueTime += time.GetElapsedTime(queued);
             if (request.Lease is null)
             {
                 if (http.RequestAborted.IsCancellationRequested)
@@ -143,7 +145,9 @@ internal sealed class ModelRequestHandler(
             }
 
             // With SlotSave on: save the state this request evicts, restore the conversation's own saved state.
+            var handoverStarted = time.GetTimestamp();
             await handover.PrepareAsync(request, routeCancel.Token);
+            request.SlotActionTime += time.GetElapsedTime(handoverStarted);
             if (http.RequestAborted.IsCancellationRequested)
             {
                 request.Fail(ApiErrorKind.Internal, "client disconnected");

@@ -44,6 +44,7 @@ internal static class SlotChooser
         InstanceSlots? bestPool = null;
         SlotState? best = null;
         var bestCost = double.MaxValue;
+        var bestWork = 0.0;
         foreach (var pool in pools)
         {
             if (!pool.Instance.IsHealthy || !SlotRouter.CanServe(pool.Instance, route))
@@ -57,8 +58,10 @@ internal static class SlotChooser
 
             // A saved state of this conversation on this instance can be restored into any of its slots.
             var restore = pool.SavedStates is { } saved && fingerprint is not null ? saved.Restorable(fingerprint, tokensPerChar) : default;
+            var order = new BatchOrder(pool, now, frequency);
             foreach (var slot in pool.Slots)
             {
+                order.Pass(slot);
                 if (slot.SideLane)
                 {
                     continue;
@@ -84,16 +87,20 @@ internal static class SlotChooser
                     cost = Math.Min(cost, (Math.Max(0, total - restore.Tokens) / speed) + (restore.Tokens / restoreSpeed));
                 }
 
+                var work = cost;
                 if (slot.ConversationId is not null && slot.ConversationId != conversation?.Id)
                 {
                     cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency);
                 }
+
+                cost += order.DelaySeconds(work);
 
                 // Ties (e.g. several empty slots) go to the less loaded instance, then the least recently used slot.
                 cost += load * 1e-6;
                 if (cost < bestCost || (cost == bestCost && best is not null && slot.LastUsed < best.LastUsed))
                 {
                     bestCost = cost;
+                    bestWork = work;
                     best = slot;
                     bestPool = pool;
                 }
@@ -102,7 +109,7 @@ internal static class SlotChooser
 
         if (own is not null && !own.Busy)
         {
-            return SlotChoice.Take(ownPool!, own, "own-slot");
+            return SlotChoice.Take(ownPool!, own, "own-slot", RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), PrefillSpeed(ownPool!, options)));
         }
 
         if (own is not null && !waiter.PreferenceExpired)
@@ -121,7 +128,7 @@ internal static class SlotChooser
             var reason = own is not null ? "repinned"
                 : fingerprint is not null && best.PrefixKey == fingerprint.PrefixKey && best.HoldsAnything ? "prefix-match"
                 : best.HoldsAnything ? "evict-least-valuable" : "empty-slot";
-            return SlotChoice.Take(bestPool!, best, reason);
+            return SlotChoice.Take(bestPool!, best, reason, bestWork);
         }
 
         return SlotChoice.WaitAny("all-busy");
@@ -132,6 +139,7 @@ internal static class SlotChooser
         InstanceSlots? bestPool = null;
         SlotState? best = null;
         var bestCost = double.MaxValue;
+        var bestWork = 0.0;
         foreach (var pool in pools)
         {
             if (!pool.Instance.IsHealthy || !SlotRouter.CanServe(pool.Instance, route))
@@ -141,26 +149,30 @@ internal static class SlotChooser
 
             var hasLane = Array.Exists(pool.Slots, s => s.SideLane);
             var speed = PrefillSpeed(pool, options);
+            var order = new BatchOrder(pool, now, frequency);
             foreach (var slot in pool.Slots)
             {
+                order.Pass(slot);
                 // Instances with a side lane keep side requests there; small ones have none and must share.
                 if (slot.Busy || (hasLane && !slot.SideLane))
                 {
                     continue;
                 }
 
-                var cost = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed)
-                    + (slot.SideLane ? 0 : EvictionSeconds(slot, fingerprint, null, TokensPerChar(pool), speed, options, now, frequency));
+                var work = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed);
+                var cost = work + (slot.SideLane ? 0 : EvictionSeconds(slot, fingerprint, null, TokensPerChar(pool), speed, options, now, frequency))
+                    + order.DelaySeconds(work);
                 if (cost < bestCost)
                 {
                     bestCost = cost;
+                    bestWork = work;
                     best = slot;
                     bestPool = pool;
                 }
             }
         }
 
-        return best is null ? SlotChoice.WaitAny("side-lane-busy") : SlotChoice.Take(bestPool!, best, best.SideLane ? "side-lane" : "side-shared");
+        return best is null ? SlotChoice.WaitAny("side-lane-busy") : SlotChoice.Take(bestPool!, best, best.SideLane ? "side-lane" : "side-shared", bestWork);
     }
 
     private static bool OverUserCap(IReadOnlyList<InstanceSlots> pools, string key, RoutingOptions options)

@@ -15,6 +15,9 @@ namespace LlamaGateway.Routing;
 /// </summary>
 internal sealed class SlotRouter
 {
+    /// <summary>Oldest queued requests weighed against each other per placement, so a long queue costs bounded time under the lock.</summary>
+    private const int DispatchWindow = 64;
+
     private readonly object _gate = new();
     private readonly LinkedList<SlotWaiter> _queue = new();
     private readonly UpstreamRegistry _registry;
@@ -321,40 +324,69 @@ internal sealed class SlotRouter
         });
     }
 
-    /// <summary>Places every queued request that can be placed now, oldest first. Caller holds the lock.</summary>
+    /// <summary>
+    /// Places every queued request that can be placed now, shortest expected upstream work first, each second of
+    /// waiting counting as a second less work. llama-server runs up to one request per slot at a time, so when slots
+    /// are scarce a follow-up turn that reuses its cache (a fraction of a second of prefill) would otherwise queue
+    /// behind a new conversation's full prefill (many seconds); ageing bounds how long a long request can be passed
+    /// over by roughly the difference in work. Caller holds the lock.
+    /// </summary>
     private void Dispatch()
     {
-        var node = _queue.First;
-        while (node is not null)
+        var options = _options.CurrentValue;
+        while (true)
         {
-            var next = node.Next;
-            var waiter = node.Value;
-            if (waiter.IsDone)
+            var now = _time.GetTimestamp();
+            LinkedListNode<SlotWaiter>? pick = null;
+            SlotChoice pickChoice = default;
+            var pickScore = double.MaxValue;
+            var considered = 0;
+            var node = _queue.First;
+            while (node is not null && considered < DispatchWindow)
             {
-                _queue.Remove(node);
-            }
-            else if (!AnyServing(waiter.Request.Route))
-            {
-                _queue.Remove(node);
-                waiter.Complete(null);
-            }
-            else
-            {
-                var choice = SlotChooser.Choose(waiter, _pool, _options.CurrentValue, _time.GetTimestamp(), _time.TimestampFrequency);
-                if (choice.Slot is not null)
+                var next = node.Next;
+                var waiter = node.Value;
+                if (waiter.IsDone)
                 {
                     _queue.Remove(node);
-                    waiter.WaitingFor = null;
-                    waiter.Complete(Lease(waiter, choice));
                 }
-                else if (choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
+                else if (!AnyServing(waiter.Request.Route))
                 {
-                    waiter.WaitingFor = choice.WaitFor;
-                    waiter.PreferenceDeadline = _time.GetTimestamp() + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
+                    _queue.Remove(node);
+                    waiter.Complete(null);
                 }
+                else
+                {
+                    considered++;
+                    var choice = SlotChooser.Choose(waiter, _pool, options, now, _time.TimestampFrequency);
+                    if (choice.Slot is not null)
+                    {
+                        var score = choice.WorkSeconds - _time.GetElapsedTime(waiter.Enqueued, now).TotalSeconds;
+                        if (score < pickScore)
+                        {
+                            pickScore = score;
+                            pick = node;
+                            pickChoice = choice;
+                        }
+                    }
+                    else if (choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
+                    {
+                        waiter.WaitingFor = choice.WaitFor;
+                        waiter.PreferenceDeadline = now + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
+                    }
+                }
+
+                node = next;
             }
 
-            node = next;
+            if (pick is null)
+            {
+                return;
+            }
+
+            _queue.Remove(pick);
+            pick.Value.WaitingFor = null;
+            pick.Value.Complete(Lease(pick.Value, pickChoice));
         }
     }
 
@@ -366,6 +398,7 @@ internal sealed class SlotRouter
         slot.Busy = true;
         slot.BusySince = now;
         slot.BusyUser = waiter.FairnessKey;
+        slot.PrefillUntil = now + (long)(Math.Max(0, choice.WorkSeconds) * _time.TimestampFrequency);
         var conversation = waiter.Conversation;
         var reason = choice.Reason;
         if (conversation is not null)
@@ -434,6 +467,7 @@ internal sealed class SlotRouter
             var now = _time.GetTimestamp();
             slot.Busy = false;
             slot.BusyUser = null;
+            slot.PrefillUntil = 0;
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;

@@ -20,6 +20,12 @@ internal sealed class SlotState(int index)
 
     public string? BusyUser { get; set; }
 
+    /// <summary>
+    /// Timestamp (TimeProvider) until which the running request is expected to be processing its prompt (its estimated
+    /// prefill and restore work from when it was placed); 0 when idle.
+    /// </summary>
+    public long PrefillUntil { get; set; }
+
     /// <summary>Prefix key and chain of the last prompt processed here; empty when nothing is known.</summary>
     public ulong PrefixKey { get; set; }
 

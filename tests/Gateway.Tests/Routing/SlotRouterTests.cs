@@ -266,6 +266,69 @@ public sealed class SlotRouterTests : IDisposable
         Assert.All(_router.Snapshot().Instances[0].Slots, slot => Assert.False(slot.Busy));
     }
 
+    /// <summary>Four conversations have each run a turn on their own slot and are all running their next one.</summary>
+    private async Task<(GatewayRequestContext[] Requests, RoutingLease[] Leases)> FillSlotsWithWarmConversationsAsync()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        for (var i = 0; i < 4; i++)
+        {
+            var first = Request("u" + i, Fingerprint(100 + (ulong)i, 32_000, (ulong)(i * 10) + 1));
+            Finish(first, await RouteNowAsync(first), 10_000, 0);
+        }
+
+        var requests = new GatewayRequestContext[4];
+        var leases = new RoutingLease[4];
+        for (var i = 0; i < 4; i++)
+        {
+            requests[i] = Request("u" + i, Fingerprint(100 + (ulong)i, 32_000, (ulong)(i * 10) + 1, (ulong)(i * 10) + 2));
+            leases[i] = await RouteNowAsync(requests[i]);
+        }
+
+        return (requests, leases);
+    }
+
+    [Fact]
+    public async Task RouteAsync_SlotFreesWhileNewConversationQueuedFirst_ServesTheWarmFollowUpFirst()
+    {
+        var (requests, leases) = await FillSlotsWithWarmConversationsAsync();
+        var newcomer = Request("new", Fingerprint(999, 32_000, 9));
+        var pendingNew = _router.RouteAsync(newcomer, newcomer.Conversation, CancellationToken.None).AsTask();
+        var followUp = Request("u0", Fingerprint(100, 32_000, 1, 2, 3));
+        var pendingFollowUp = _router.RouteAsync(followUp, followUp.Conversation, CancellationToken.None).AsTask();
+
+        Finish(requests[0], leases[0], 10_500, 10_000);
+
+        var lease = await pendingFollowUp.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(leases[0].Slot, lease!.Slot);
+        Assert.Equal("own-slot", lease.Reason);
+        Assert.False(pendingNew.IsCompleted);
+
+        Finish(requests[1], leases[1], 10_500, 10_000);
+        Assert.NotNull(await pendingNew.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task RouteAsync_LongRequestWaitedLongerThanItsExtraWork_GoesBeforeAShortOne()
+    {
+        var (requests, leases) = await FillSlotsWithWarmConversationsAsync();
+        var newcomer = Request("new", Fingerprint(999, 32_000, 9));
+        var pendingNew = _router.RouteAsync(newcomer, newcomer.Conversation, CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+
+        // 40,000 characters at the default 0.27 tokens/char and 1,000 tokens/s: about 11 s more work than a follow-up.
+        _time.Advance(TimeSpan.FromSeconds(20));
+        var followUp = Request("u0", Fingerprint(100, 32_000, 1, 2, 3));
+        var pendingFollowUp = _router.RouteAsync(followUp, followUp.Conversation, CancellationToken.None).AsTask();
+        Finish(requests[0], leases[0], 10_500, 10_000);
+
+        var lease = await pendingNew.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(leases[0].Slot, lease!.Slot);
+        Assert.False(pendingFollowUp.IsCompleted);
+
+        Finish(newcomer, lease, 10_800, 0);
+        Assert.NotNull(await pendingFollowUp.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     [Fact]
     public async Task RouteAsync_CountTokens_IsSlotless()
     {
