@@ -15,9 +15,6 @@ namespace LlamaGateway.Routing;
 /// </summary>
 internal sealed class SlotRouter
 {
-    /// <summary>Oldest queued requests weighed against each other per placement, so a long queue costs bounded time under the lock.</summary>
-    private const int DispatchWindow = 64;
-
     private readonly object _gate = new();
     private readonly LinkedList<SlotWaiter> _queue = new();
     private readonly UpstreamRegistry _registry;
@@ -340,9 +337,8 @@ internal sealed class SlotRouter
             LinkedListNode<SlotWaiter>? pick = null;
             SlotChoice pickChoice = default;
             var pickScore = double.MaxValue;
-            var considered = 0;
             var node = _queue.First;
-            while (node is not null && considered < DispatchWindow)
+            while (node is not null)
             {
                 var next = node.Next;
                 var waiter = node.Value;
@@ -357,7 +353,6 @@ internal sealed class SlotRouter
                 }
                 else
                 {
-                    considered++;
                     var choice = SlotChooser.Choose(waiter, _pool, options, now, _time.TimestampFrequency);
                     if (choice.Slot is not null)
                     {
