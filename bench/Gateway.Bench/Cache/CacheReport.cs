@@ -73,8 +73,8 @@ internal static class CacheReport
                     return (IReadOnlyList<string>)
                     [
                         r.Label, Fmt.Seconds(Stats.P50(r.Ttft(RequestKind.MainFollowUp))),
-                        Fmt.Seconds(Stats.P50(queue)), Fmt.Seconds(Mean(queue)), Fmt.Seconds(Stats.P50(actions)), Fmt.Seconds(Mean(actions)),
-                        Fmt.Seconds(Stats.P50(server)), Fmt.Seconds(Mean(server)), Fmt.Seconds(Stats.P50(launched)), Fmt.Seconds(Mean(launched)),
+                        Fmt.Seconds(Stats.P50(queue)), Fmt.Seconds(Stats.MeanOrNaN(queue)), Fmt.Seconds(Stats.P50(actions)), Fmt.Seconds(Stats.MeanOrNaN(actions)),
+                        Fmt.Seconds(Stats.P50(server)), Fmt.Seconds(Stats.MeanOrNaN(server)), Fmt.Seconds(Stats.P50(launched)), Fmt.Seconds(Stats.MeanOrNaN(launched)),
                     ];
                 }));
             md.Paragraph("Per main follow-up turn, measured inside the gateway: time in its slot queue, then saving the evicted slot and restoring the conversation's saved state (SlotSave), "
@@ -179,6 +179,4 @@ internal static class CacheReport
         BarChart.Render(path, "CACHE REUSE: SIMULATED CLAUDE CODE USERS ON LLAMA-SERVER", series, [tokens, ttft, waits, ratio], 2,
             string.Create(CultureInfo.InvariantCulture, $"{w.Users} users x {w.Conversations} conversations x {w.Turns} turns, {options.Slots} slots x {options.Instances} instance, cache-ram {options.CacheRamMiB} MiB, model {Path.GetFileName(options.Model)}, seed {w.Seed}{(options.Quick ? ", QUICK PRESET" : string.Empty)}. Tokens from llama-server /metrics and response usage; waits from llama-server's log."));
     }
-
-    private static double Mean(IReadOnlyList<double> values) => values.Count == 0 ? double.NaN : values.Average();
 }

@@ -30,4 +30,6 @@ internal static class Stats
     public static double P99(IReadOnlyList<double> values) => Percentile(values, 99);
 
     public static double MaxOrNaN(IReadOnlyList<double> values) => values.Count == 0 ? double.NaN : values.Max();
+
+    public static double MeanOrNaN(IReadOnlyList<double> values) => values.Count == 0 ? double.NaN : values.Average();
 }

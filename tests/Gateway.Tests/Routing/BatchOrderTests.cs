@@ -24,14 +24,11 @@ public sealed class BatchOrderTests : IDisposable
 
     public void Dispose() => _registry.Dispose();
 
-    /// <summary>Slot 0 runs a request past its prefill (generating); slot 1 is 20 s into nothing of a 30 s prefill.</summary>
-    private void BusySlots()
+    /// <summary>Slot <paramref name="index"/> runs a request with <paramref name="prefillSecondsLeft"/> of its prompt still to process (0: generating).</summary>
+    private void Running(int index, int prefillSecondsLeft)
     {
-        var now = _time.GetTimestamp();
-        _pool.Slots[0].Busy = true;
-        _pool.Slots[0].PrefillUntil = 0;
-        _pool.Slots[1].Busy = true;
-        _pool.Slots[1].PrefillUntil = now + (20 * _time.TimestampFrequency);
+        _pool.Slots[index].Busy = true;
+        _pool.Slots[index].PrefillUntil = prefillSecondsLeft == 0 ? 0 : _time.GetTimestamp() + (prefillSecondsLeft * _time.TimestampFrequency);
     }
 
     private SlotChoice Choose(int promptChars)
@@ -63,11 +60,8 @@ public sealed class BatchOrderTests : IDisposable
     [Fact]
     public void Choose_ShortPromptWhileAnotherSlotPrefills_GoesBelowItInBatchOrder()
     {
-        BusySlots();
-        _pool.Slots[1].Busy = false;
-        _pool.Slots[1].PrefillUntil = 0;
-        _pool.Slots[2].Busy = true;
-        _pool.Slots[2].PrefillUntil = _time.GetTimestamp() + (20 * _time.TimestampFrequency);
+        Running(0, prefillSecondsLeft: 0);
+        Running(2, prefillSecondsLeft: 20);
 
         // 4,000 characters at 0.27 tokens/char and 1,000 tokens/s: about 1 s, against 20 s still to prefill on slot 2.
         var choice = Choose(4_000);
@@ -78,9 +72,7 @@ public sealed class BatchOrderTests : IDisposable
     [Fact]
     public void Choose_LongPromptWhileAShorterPrefillRuns_GoesAboveItSoTheShortOneIsNotHeldUp()
     {
-        var now = _time.GetTimestamp();
-        _pool.Slots[1].Busy = true;
-        _pool.Slots[1].PrefillUntil = now + (2 * _time.TimestampFrequency);
+        Running(1, prefillSecondsLeft: 2);
 
         // 100,000 characters: about 27 s of prefill, which on slot 0 would hold up slot 1's last 2 s until it is done.
         var choice = Choose(100_000);
@@ -91,8 +83,7 @@ public sealed class BatchOrderTests : IDisposable
     [Fact]
     public void Choose_LongPromptAfterTheOtherPrefillEnded_TakesTheFirstSlotAgain()
     {
-        _pool.Slots[1].Busy = true;
-        _pool.Slots[1].PrefillUntil = _time.GetTimestamp() + (20 * _time.TimestampFrequency);
+        Running(1, prefillSecondsLeft: 20);
         Assert.True(Choose(100_000).Slot!.Index > 1);
 
         // Slot 1 is still busy but past its prompt (generating): it holds nobody up and waits for nobody.
