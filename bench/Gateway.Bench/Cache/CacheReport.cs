@@ -28,7 +28,7 @@ internal static class CacheReport
             $"Billing line as real clients vary it: per-conversation cc_version suffix for everyone; per-request cch for users 2, 3, 5, 6; cc_workload for user 6; entrypoints cli and sdk-cli",
             $"Side requests: quota probe (max_tokens 1, \"quota\") and a burst of {w.CountTokensBurst} count_tokens at every session start, a title request (haiku model, short system, no tools) with each first turn, a topic request (haiku) with every {w.SideEvery}rd main turn",
             $"Think time x{w.ThinkScale.ToString(CultureInfo.InvariantCulture)}: 0.3-1.5 s after tool results, 4-12 s before a new prompt, 8-15 s between conversations, users start within 15 s; seed {w.Seed}",
-            $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1",
+            $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}{(options.BatchSize is { } b ? $" -b {b}" : string.Empty)}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1",
             "Gateway: defaults (openai dialect, slot count configured, a side-lane slot only on instances with 8+ slots; (c2) adds SlotSave with llama-server's --slot-save-path) except Timeouts:FirstByteSeconds and Routing:MaxQueueSeconds raised to 1800 s for slow cold prefill",
             WorkloadSummary.Describe(scripts),
         ]);
@@ -99,7 +99,7 @@ internal static class CacheReport
             + "It covers every place a request can wait: the single-threaded proxy's lock, the gateway's slot queue, llama-server's own deferral when all slots are busy. "
             + "Queued behind other users = the part of that wait during which a request of another user was being processed (its launch to release); the total is over all main turns. "
             + "Max concurrent upstream tasks = most tasks llama-server was processing at once. Requests are matched to tasks by re-computed and total token counts and time. "
-            + "Not counted here: once launched, llama-server fills each batch slot by slot (n_batch 2048), so a slot's small prompt can still wait inside the server while a lower-numbered slot prefills a large one; that shows in TTFT.");
+            + "Not counted here: once launched, llama-server fills each batch slot by slot (n_batch " + (options.BatchSize ?? 2048).ToString(CultureInfo.InvariantCulture) + "), so a slot's small prompt can still wait inside the server while a lower-numbered slot prefills a large one; that shows in TTFT.");
 
         md.Heading(2, "Cross-checks and slot behaviour");
         md.Table(["variant", "re-computed: /metrics", "usage input_tokens", "llama-server log", "reused: /metrics", "usage cache_read", "responses with usage", "llama-server slot selection", "cache-ram evictions", "gateway routing reasons"],

@@ -11,6 +11,9 @@ internal sealed record CacheOptions
     public int Slots { get; init; } = 4;
     public int Instances { get; init; } = 1;
     public int CacheRamMiB { get; init; } = 170;
+
+    /// <summary>llama-server's logical batch (-b); null keeps its default (2048).</summary>
+    public int? BatchSize { get; init; }
     public required string Model { get; init; }
     public required string ModelName { get; init; }
     public required string LlamaServer { get; init; }
@@ -65,6 +68,7 @@ internal static class CacheSuite
             // The fast model's KV cache is 8x smaller per token (512 B vs 4 KiB): 21 MiB holds the same ~3.5 prompts
             // of 12K tokens as 170 MiB does with the bench model (less pressure on 3 users than on the default 6).
             CacheRamMiB = cli.Int("cache-ram", quick ? 21 : 170),
+            BatchSize = cli.Int("batch", 0) is > 0 and var batch ? batch : null,
             ModelName = model,
             Model = BenchEnvironment.ResolveModel(model, repositoryRoot),
             LlamaServer = cli.String("llama-server", BenchEnvironment.DefaultLlamaServer)!,
@@ -125,7 +129,7 @@ internal static class CacheSuite
                 for (var i = 0; i < options.Instances; i++)
                 {
                     var slotSavePath = variant == "gateway-slot-save" ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
-                    servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath));
+                    servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath, options.BatchSize));
                 }
             });
 

@@ -53,7 +53,7 @@ internal sealed partial class LlamaServer : IAsyncDisposable
 
     public int CacheRamEvictions { get; private set; }
 
-    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken, string? slotSavePath = null)
+    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken, string? slotSavePath = null, int? batchSize = null)
     {
         var port = FreePort();
         LlamaServer? server = null;
@@ -67,6 +67,11 @@ internal sealed partial class LlamaServer : IAsyncDisposable
         if (slotSavePath is not null)
         {
             args.AddRange(["--slot-save-path", slotSavePath]);
+        }
+
+        if (batchSize is { } batch)
+        {
+            args.AddRange(["-b", batch.ToString(CultureInfo.InvariantCulture)]);
         }
 
         var process = ChildProcess.Start($"llama-server #{instance}", binary, args, line => server?.OnLine(line));

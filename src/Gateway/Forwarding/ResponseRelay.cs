@@ -120,7 +120,14 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
                     }
                 }
 
-                first = false;
+                if (first)
+                {
+                    // llama-server sends a stream's first event only once the prompt is processed (the headers come
+                    // at launch), so this is when the slot stops prefilling.
+                    request.Lease?.PrefillDone();
+                    first = false;
+                }
+
                 if (translator is not null)
                 {
                     Translate(translator, events, writer);

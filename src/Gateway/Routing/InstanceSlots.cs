@@ -56,6 +56,39 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
         }
     }
 
+    /// <summary>Requests placed as long prefills still processing their prompt.</summary>
+    public int LongPrefillCount()
+    {
+        var running = 0;
+        foreach (var slot in Slots)
+        {
+            if (slot.Busy && slot.LongPrefill)
+            {
+                running++;
+            }
+        }
+
+        return running;
+    }
+
+    /// <summary>
+    /// Whether another long prefill may start here. Prefill is compute-bound: one prompt already keeps every core busy,
+    /// so a second one running beside it finishes nothing sooner and only holds a slot that shorter work could use.
+    /// </summary>
+    public bool CanStartLongPrefill(RoutingOptions options)
+    {
+        var mainSlots = 0;
+        foreach (var slot in Slots)
+        {
+            if (!slot.SideLane)
+            {
+                mainSlots++;
+            }
+        }
+
+        return LongPrefillCount() < (options.MaxLongPrefillsPerInstance ?? Math.Max(1, mainSlots / 4));
+    }
+
     public int BusyCount()
     {
         var busy = 0;

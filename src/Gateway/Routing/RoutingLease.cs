@@ -9,6 +9,7 @@ namespace LlamaGateway.Routing;
 internal sealed class RoutingLease : IDisposable
 {
     private Action<RoutingLease>? _release;
+    private Action<RoutingLease>? _prefillDone;
 
     public RoutingLease(UpstreamInstance instance, int? slot, string reason, Action<RoutingLease>? release)
     {
@@ -38,8 +39,24 @@ internal sealed class RoutingLease : IDisposable
     /// <summary>The router's state of the leased slot; only the router touches it, under its lock.</summary>
     internal SlotState? SlotState { get; init; }
 
+    /// <summary>Called by the router when the upstream's first output shows the prompt has been processed.</summary>
+    internal Action<RoutingLease>? OnPrefillDone
+    {
+        init => _prefillDone = value;
+    }
+
+    /// <summary>
+    /// The upstream sent its first output: the prompt is processed, so the slot no longer counts as prefilling
+    /// (the relay calls it once per stream; later calls and calls after release do nothing).
+    /// </summary>
+    public void PrefillDone() => Interlocked.Exchange(ref _prefillDone, null)?.Invoke(this);
+
     /// <summary>Records a step taken on the slot before the request was forwarded (e.g. "saved", "restored").</summary>
     public void AddStep(string step) => Reason = Reason + "+" + step;
 
-    public void Dispose() => Interlocked.Exchange(ref _release, null)?.Invoke(this);
+    public void Dispose()
+    {
+        _prefillDone = null;
+        Interlocked.Exchange(ref _release, null)?.Invoke(this);
+    }
 }

@@ -11,6 +11,14 @@ internal sealed class RoutingOptions
     /// Default: half the main slots in the pool, rounded up.</summary>
     public int? MaxSlotsPerUser { get; set; }
 
+    /// <summary>A request whose prompt is expected to need more than this many seconds of prefill (what its slot cannot
+    /// reuse, at the instance's measured speed) counts as a long prefill.</summary>
+    public double LongPrefillSeconds { get; set; } = 4;
+
+    /// <summary>Long prefills that may run at once on one instance; the rest wait in the gateway's queue while shorter
+    /// work takes the free slots. Default: one per 4 main slots, at least one.</summary>
+    public int? MaxLongPrefillsPerInstance { get; set; }
+
     /// <summary>Longest a request waits in the gateway's queue for a slot before a 503 (seconds).</summary>
     public double MaxQueueSeconds { get; set; } = 300;
 

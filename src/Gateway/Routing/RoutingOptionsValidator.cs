@@ -17,6 +17,16 @@ internal sealed class RoutingOptionsValidator : IValidateOptions<RoutingOptions>
             errors.Add($"Gateway:Routing:MaxSlotsPerUser must be at least 1, got {options.MaxSlotsPerUser}");
         }
 
+        if (!(options.LongPrefillSeconds > 0))
+        {
+            errors.Add($"Gateway:Routing:LongPrefillSeconds must be positive, got {options.LongPrefillSeconds}");
+        }
+
+        if (options.MaxLongPrefillsPerInstance is < 1)
+        {
+            errors.Add($"Gateway:Routing:MaxLongPrefillsPerInstance must be at least 1, got {options.MaxLongPrefillsPerInstance}");
+        }
+
         if (!(options.MaxQueueSeconds > 0))
         {
             errors.Add($"Gateway:Routing:MaxQueueSeconds must be positive, got {options.MaxQueueSeconds}");

@@ -45,6 +45,8 @@ internal static class SlotChooser
         SlotState? best = null;
         var bestCost = double.MaxValue;
         var bestWork = 0.0;
+        var bestLong = false;
+        var gated = false;
         foreach (var pool in pools)
         {
             if (!pool.Instance.IsHealthy || !SlotRouter.CanServe(pool.Instance, route))
@@ -55,6 +57,7 @@ internal static class SlotChooser
             var speed = PrefillSpeed(pool, options);
             var tokensPerChar = TokensPerChar(pool);
             var load = pool.BusyCount();
+            var longAllowed = pool.CanStartLongPrefill(options);
 
             // A saved state of this conversation on this instance can be restored into any of its slots.
             var restore = pool.SavedStates is { } saved && fingerprint is not null ? saved.Restorable(fingerprint, tokensPerChar) : default;
@@ -79,12 +82,27 @@ internal static class SlotChooser
                 }
 
                 var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
+                var prefill = cost;
                 if (restore.Tokens > 0 && restore.Tokens >= ReusableTokens(slot, fingerprint, tokensPerChar) + pool.Instance.Options.SlotSave.MinTokens)
                 {
                     // The slot save/restore stage restores it when it reuses clearly more than the slot holds.
                     var total = (fingerprint?.PromptChars ?? 0) * tokensPerChar;
                     var restoreSpeed = restore.TokensPerSecond > 0 ? restore.TokensPerSecond : speed * SlotPersistence.SavedStateIndex.AssumedRestoreSpeedup;
-                    cost = Math.Min(cost, (Math.Max(0, total - restore.Tokens) / speed) + (restore.Tokens / restoreSpeed));
+                    var afterRestore = Math.Max(0, total - restore.Tokens) / speed;
+                    var viaRestore = afterRestore + (restore.Tokens / restoreSpeed);
+                    if (viaRestore < cost)
+                    {
+                        cost = viaRestore;
+                        prefill = afterRestore;
+                    }
+                }
+
+                // Only what must be prefilled counts as long: a restore reads a file and leaves the cores to others.
+                var isLong = prefill > options.LongPrefillSeconds;
+                if (isLong && !longAllowed)
+                {
+                    gated = true;
+                    continue;
                 }
 
                 var work = cost;
@@ -101,6 +119,7 @@ internal static class SlotChooser
                 {
                     bestCost = cost;
                     bestWork = work;
+                    bestLong = isLong;
                     best = slot;
                     bestPool = pool;
                 }
@@ -109,10 +128,17 @@ internal static class SlotChooser
 
         if (own is not null && !own.Busy)
         {
-            return SlotChoice.Take(ownPool!, own, "own-slot", RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), PrefillSpeed(ownPool!, options)));
+            var ownWork = RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), PrefillSpeed(ownPool!, options));
+            var ownLong = ownWork > options.LongPrefillSeconds;
+            if (!ownLong || ownPool!.CanStartLongPrefill(options))
+            {
+                return SlotChoice.Take(ownPool!, own, "own-slot", ownWork, ownLong);
+            }
+
+            gated = true;
         }
 
-        if (own is not null && !waiter.PreferenceExpired)
+        if (own is not null && own.Busy && !waiter.PreferenceExpired)
         {
             var speed = PrefillSpeed(ownPool!, options);
             var wait = ExpectedWaitSeconds(ownPool!, own, now, frequency);
@@ -128,10 +154,10 @@ internal static class SlotChooser
             var reason = own is not null ? "repinned"
                 : fingerprint is not null && best.PrefixKey == fingerprint.PrefixKey && best.HoldsAnything ? "prefix-match"
                 : best.HoldsAnything ? "evict-least-valuable" : "empty-slot";
-            return SlotChoice.Take(bestPool!, best, reason, bestWork);
+            return SlotChoice.Take(bestPool!, best, reason, bestWork, bestLong);
         }
 
-        return SlotChoice.WaitAny("all-busy");
+        return SlotChoice.WaitAny(gated ? "long-prefill-limit" : "all-busy");
     }
 
     private static SlotChoice ChooseSide(IReadOnlyList<InstanceSlots> pools, Pipeline.ApiRoute route, ConversationFingerprint? fingerprint, RoutingOptions options, long now, long frequency)

@@ -394,6 +394,8 @@ internal sealed class SlotRouter
         slot.BusySince = now;
         slot.BusyUser = waiter.FairnessKey;
         slot.PrefillUntil = now + (long)(Math.Max(0, choice.WorkSeconds) * _time.TimestampFrequency);
+        slot.LongPrefill = choice.LongPrefill;
+        slot.HeldBy = waiter;
         var conversation = waiter.Conversation;
         var reason = choice.Reason;
         if (conversation is not null)
@@ -426,7 +428,31 @@ internal sealed class SlotRouter
             Held = pool.CanPin ? slot.Capture() : null,
             TokensPerChar = SlotChooser.TokensPerChar(pool),
             SlotState = slot,
+            OnPrefillDone = _ => PrefillDone(slot, waiter),
         };
+    }
+
+    /// <summary>
+    /// The request on <paramref name="slot"/> has processed its prompt. Its prefill no longer delays the slots above
+    /// it in llama-server's batch order, and a long prefill that was waiting for this one may start.
+    /// </summary>
+    private void PrefillDone(SlotState slot, SlotWaiter waiter)
+    {
+        lock (_gate)
+        {
+            if (!ReferenceEquals(slot.HeldBy, waiter))
+            {
+                return;
+            }
+
+            var wasLong = slot.LongPrefill;
+            slot.LongPrefill = false;
+            slot.PrefillUntil = Math.Min(slot.PrefillUntil, _time.GetTimestamp());
+            if (wasLong)
+            {
+                Dispatch();
+            }
+        }
     }
 
     /// <summary>
@@ -463,6 +489,8 @@ internal sealed class SlotRouter
             slot.Busy = false;
             slot.BusyUser = null;
             slot.PrefillUntil = 0;
+            slot.LongPrefill = false;
+            slot.HeldBy = null;
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;

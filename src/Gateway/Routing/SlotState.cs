@@ -26,6 +26,15 @@ internal sealed class SlotState(int index)
     /// </summary>
     public long PrefillUntil { get; set; }
 
+    /// <summary>
+    /// The running request was placed as a long prefill and its first output has not arrived yet (llama-server sends
+    /// the first event of a stream only once the prompt is processed).
+    /// </summary>
+    public bool LongPrefill { get; set; }
+
+    /// <summary>The waiter whose lease holds the slot; null when idle.</summary>
+    public object? HeldBy { get; set; }
+
     /// <summary>Prefix key and chain of the last prompt processed here; empty when nothing is known.</summary>
     public ulong PrefixKey { get; set; }
 

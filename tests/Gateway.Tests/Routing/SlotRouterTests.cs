@@ -165,7 +165,8 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_OwnSlotStaysBusyPastItsBudget_RepinsToIdleSlot()
     {
-        _routing.Set(new RoutingOptions { DefaultPrefillTokensPerSecond = 100 });
+        // At 100 tokens/s every placement here is a long prefill; the limit on those is not under test.
+        _routing.Set(new RoutingOptions { DefaultPrefillTokensPerSecond = 100, MaxLongPrefillsPerInstance = 4 });
         var turn1 = Request("alice", Fingerprint(SharedPrefix, 32_000, 1));
         Finish(turn1, await RouteNowAsync(turn1), 11_000, 0);
         var running = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
@@ -203,7 +204,8 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_UserAtSlotCap_WaitsWhileOtherUsersProceed()
     {
-        _routing.Set(new RoutingOptions { MaxSlotsPerUser = 2 });
+        // Cold prompts running side by side: the limit on long prefills is not under test.
+        _routing.Set(new RoutingOptions { MaxSlotsPerUser = 2, MaxLongPrefillsPerInstance = 4 });
         var a1 = await RouteNowAsync(Request("alice", Fingerprint(1, 32_000, 11)));
         var a2 = await RouteNowAsync(Request("alice", Fingerprint(2, 32_000, 12)));
 
@@ -222,7 +224,7 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_QueuedTooLong_ReturnsNullWithOverloadedReason()
     {
-        _routing.Set(new RoutingOptions { MaxQueueSeconds = 30, SideLaneSlots = 0, MaxSlotsPerUser = 8 });
+        _routing.Set(new RoutingOptions { MaxQueueSeconds = 30, SideLaneSlots = 0, MaxSlotsPerUser = 8, MaxLongPrefillsPerInstance = 4 });
         var leases = new List<RoutingLease>();
         for (var i = 0; i < 4; i++)
         {
@@ -243,7 +245,7 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_CancelledWhileQueued_LeavesNoBusySlotOrQueueEntry()
     {
-        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 8 });
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 8, MaxLongPrefillsPerInstance = 4 });
         var leases = new List<RoutingLease>();
         for (var i = 0; i < 4; i++)
         {
@@ -327,6 +329,81 @@ public sealed class SlotRouterTests : IDisposable
 
         Finish(newcomer, lease, 10_800, 0);
         Assert.NotNull(await pendingFollowUp.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task RouteAsync_SecondLongPrefillWhileOneRuns_WaitsUntilTheFirstHasProcessedItsPrompt()
+    {
+        // 40,000 characters of new prompt: about 11 s of prefill at the default speed, over the 4 s that count as long.
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        var first = Request("u1", Fingerprint(1, 32_000, 11));
+        var firstLease = await RouteNowAsync(first);
+        var second = Request("u2", Fingerprint(2, 32_000, 21));
+
+        var pending = _router.RouteAsync(second, second.Conversation, CancellationToken.None).AsTask();
+        Assert.False(pending.IsCompleted);
+        Assert.Equal(1, _router.QueueLength);
+
+        firstLease.PrefillDone();
+
+        var lease = await pending.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(lease);
+        Assert.NotEqual(firstLease.Slot, lease.Slot);
+        Assert.Equal(0, _router.QueueLength);
+    }
+
+    [Fact]
+    public async Task RouteAsync_ShortTurnWhileLongPrefillRuns_TakesItsSlotAtOnce()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        var warm = Request("u1", Fingerprint(1, 32_000, 11));
+        Finish(warm, await RouteNowAsync(warm), 10_000, 0);
+        var cold = Request("u2", Fingerprint(2, 32_000, 21));
+        var coldLease = await RouteNowAsync(cold);
+
+        var followUp = Request("u1", Fingerprint(1, 32_000, 11, 12));
+        var lease = await RouteNowAsync(followUp);
+
+        Assert.Equal("own-slot", lease.Reason);
+        Assert.NotEqual(coldLease.Slot, lease.Slot);
+    }
+
+    [Fact]
+    public async Task RouteAsync_LongPrefillLimitOfTwo_StartsTheThirdWhenOneEnds()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, MaxLongPrefillsPerInstance = 2 });
+        var requests = new[] { Request("u1", Fingerprint(1, 32_000, 11)), Request("u2", Fingerprint(2, 32_000, 21)) };
+        var leases = new[] { await RouteNowAsync(requests[0]), await RouteNowAsync(requests[1]) };
+        var third = Request("u3", Fingerprint(3, 32_000, 31));
+
+        var pending = _router.RouteAsync(third, third.Conversation, CancellationToken.None).AsTask();
+        Assert.False(pending.IsCompleted);
+
+        // Ending without output (an error, a disconnect) frees the place as well.
+        leases[1].Dispose();
+
+        Assert.NotNull(await pending.WaitAsync(TimeSpan.FromSeconds(10)));
+        leases[0].Dispose();
+    }
+
+    [Fact]
+    public async Task PrefillDone_AfterTheLeaseWasReleased_ChangesNothingForTheSlotsNextHolder()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, MaxLongPrefillsPerInstance = 1 });
+        var first = Request("u1", Fingerprint(1, 32_000, 11));
+        var firstLease = await RouteNowAsync(first);
+        firstLease.Dispose();
+        var next = Request("u2", Fingerprint(1, 32_000, 41));
+        var nextLease = await RouteNowAsync(next);
+        Assert.Equal(firstLease.Slot, nextLease.Slot);
+
+        firstLease.PrefillDone();
+
+        var waiting = Request("u3", Fingerprint(3, 32_000, 31));
+        var pending = _router.RouteAsync(waiting, waiting.Conversation, CancellationToken.None).AsTask();
+        Assert.False(pending.IsCompleted);
+        nextLease.PrefillDone();
+        Assert.NotNull(await pending.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
