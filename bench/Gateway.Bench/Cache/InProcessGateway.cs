@@ -64,7 +64,7 @@ internal sealed class InProcessGateway : IAsyncDisposable
                 && http.Features.Get<LlamaGateway.Pipeline.GatewayRequestContext>() is { } context)
             {
                 decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id,
-                    context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds);
+                    context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds, context.WaitReasons);
             }
         });
         await app.StartAsync();
@@ -83,7 +83,7 @@ internal sealed class InProcessGateway : IAsyncDisposable
 /// The gateway's routing decision for one request: request kind, reason, pinned slot, conversation, and how long the
 /// request waited in the gateway's slot queue and for the slot's save/restore before it was forwarded.
 /// </summary>
-internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds);
+internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds, string? WaitReasons);
 
 /// <summary>Keeps the structured fields of the gateway's request log events (EventId 1 completed, 2 failed).</summary>
 internal sealed class GatewayLogCapture : ILoggerProvider

@@ -83,6 +83,21 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>Time spent in the router's queue waiting for a slot (all attempts).</summary>
     public TimeSpan QueueTime { get; set; }
 
+    /// <summary>Why the request waited in the router's queue, each reason once in the order seen (e.g. "all-busy>wait-own-slot"); null if it never waited.</summary>
+    public string? WaitReasons { get; private set; }
+
+    public void NoteWaitReason(string reason)
+    {
+        if (WaitReasons is null)
+        {
+            WaitReasons = reason;
+        }
+        else if (!WaitReasons.EndsWith(reason, StringComparison.Ordinal))
+        {
+            WaitReasons = WaitReasons + ">" + reason;
+        }
+    }
+
     /// <summary>Time spent saving the evicted slot state and restoring the conversation's own before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }
 

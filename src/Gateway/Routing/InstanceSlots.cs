@@ -24,6 +24,11 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
 
     public int SlotlessInFlight { get; set; }
 
+    private double _prefillTokens;
+    private double _prefillSpeedByTokens;
+    private double _promptTokens;
+    private double _promptChars;
+
     /// <summary>The instance's saved slot states (<c>SlotSave</c> enabled), so the chooser counts what a restore would reuse; else null.</summary>
     public SlotPersistence.SavedStateIndex? SavedStates { get; set; }
 
@@ -103,19 +108,29 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
         return busy;
     }
 
+    /// <summary>
+    /// Learns the instance's prefill speed and tokens per character from one finished request, each request weighing
+    /// by its size (sums that fade by <c>Weight</c> per request). A quota probe of 5 characters that the chat template
+    /// turns into 30 tokens, or a 100-token suffix that waited out another slot's prefill in the same batches, must not
+    /// swing the estimates that price a 15,000-token conversation: a plain moving average of per-request ratios did,
+    /// by up to 13x in the cache bench, and made every follow-up turn look like a long prefill.
+    /// </summary>
     public void ObserveUsage(double recomputedTokens, double promptMilliseconds, double promptTokens, int promptChars, double holdSeconds)
     {
         const double Weight = 0.3;
         if (recomputedTokens >= 64 && promptMilliseconds > 0)
         {
             var speed = recomputedTokens / (promptMilliseconds / 1000.0);
-            PrefillTokensPerSecond = PrefillTokensPerSecond <= 0 ? speed : PrefillTokensPerSecond + (Weight * (speed - PrefillTokensPerSecond));
+            _prefillTokens = (_prefillTokens * (1 - Weight)) + recomputedTokens;
+            _prefillSpeedByTokens = (_prefillSpeedByTokens * (1 - Weight)) + (speed * recomputedTokens);
+            PrefillTokensPerSecond = _prefillSpeedByTokens / _prefillTokens;
         }
 
         if (promptTokens > 0 && promptChars > 0)
         {
-            var ratio = promptTokens / promptChars;
-            TokensPerChar = TokensPerChar <= 0 ? ratio : TokensPerChar + (Weight * (ratio - TokensPerChar));
+            _promptTokens = (_promptTokens * (1 - Weight)) + promptTokens;
+            _promptChars = (_promptChars * (1 - Weight)) + promptChars;
+            TokensPerChar = _promptTokens / _promptChars;
         }
 
         if (holdSeconds > 0)

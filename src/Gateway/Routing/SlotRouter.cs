@@ -364,7 +364,12 @@ internal sealed class SlotRouter
                             pickChoice = choice;
                         }
                     }
-                    else if (choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
+                    else
+                    {
+                        waiter.Request.NoteWaitReason(choice.Reason);
+                    }
+
+                    if (choice.Slot is null && choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
                     {
                         waiter.WaitingFor = choice.WaitFor;
                         waiter.PreferenceDeadline = now + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
@@ -423,9 +428,20 @@ internal sealed class SlotRouter
             conversation.Slot = slot.Index;
         }
 
-        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now))
+        var held = pool.CanPin ? slot.Capture() : null;
+
+        // The conversation whose cache this request replaces no longer owns the slot: its next turn must not wait for
+        // the slot as its own while another conversation overwrites it (its state is saved, or in llama-server's RAM cache).
+        var displaced = slot.ConversationId is { } owner && owner != conversation?.Id ? owner : null;
+        var leasedChain = slot.Chain;
+        if (displaced is not null)
         {
-            Held = pool.CanPin ? slot.Capture() : null,
+            slot.ConversationId = null;
+        }
+
+        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now, displaced, leasedChain))
+        {
+            Held = held,
             TokensPerChar = SlotChooser.TokensPerChar(pool),
             SlotState = slot,
             OnPrefillDone = _ => PrefillDone(slot, waiter),
@@ -480,7 +496,7 @@ internal sealed class SlotRouter
         }
     }
 
-    private void Release(InstanceSlots pool, SlotState slot, SlotWaiter waiter, long started)
+    private void Release(InstanceSlots pool, SlotState slot, SlotWaiter waiter, long started, string? displaced, ulong[] leasedChain)
     {
         var request = waiter.Request;
         lock (_gate)
@@ -511,6 +527,11 @@ internal sealed class SlotRouter
             {
                 // Something unknown now sits in the slot; claim nothing about it.
                 slot.Forget();
+            }
+            else if (displaced is not null && slot.ConversationId is null && ReferenceEquals(slot.Chain, leasedChain))
+            {
+                // Never reached the upstream and nothing was restored into the slot: the displaced conversation's cache is still there.
+                slot.ConversationId = displaced;
             }
 
             Dispatch();

@@ -407,6 +407,42 @@ public sealed class SlotRouterTests : IDisposable
     }
 
     [Fact]
+    public async Task RouteAsync_OwnSlotTakenOverByAnotherConversation_DoesNotWaitForIt()
+    {
+        var (requests, leases) = await FillSlotsWithWarmConversationsAsync();
+
+        // Both the newcomer and u0's re-computation are long prefills; the limit on those is not under test.
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, MaxLongPrefillsPerInstance = 4 });
+        Finish(requests[0], leases[0], 10_500, 10_000);
+        var newcomer = Request("new", Fingerprint(999, 32_000, 9));
+        var newcomerLease = await RouteNowAsync(newcomer);
+        Assert.Equal(leases[0].Slot, newcomerLease.Slot);
+        Finish(requests[1], leases[1], 10_500, 10_000);
+
+        // u0's cache is being overwritten on its old slot; waiting for that slot would only end in a re-computation there.
+        var followUp = Request("u0", Fingerprint(100, 32_000, 1, 2, 3));
+        var lease = await RouteNowAsync(followUp);
+
+        Assert.Equal(leases[1].Slot, lease.Slot);
+    }
+
+    [Fact]
+    public async Task RouteAsync_TakeoverNeverReachedTheUpstream_OldOwnerKeepsItsSlot()
+    {
+        var (requests, leases) = await FillSlotsWithWarmConversationsAsync();
+        Finish(requests[0], leases[0], 10_500, 10_000);
+        var newcomer = Request("new", Fingerprint(999, 32_000, 9));
+        var newcomerLease = await RouteNowAsync(newcomer);
+
+        newcomerLease.Dispose();
+
+        var followUp = Request("u0", Fingerprint(100, 32_000, 1, 2, 3));
+        var lease = await RouteNowAsync(followUp);
+        Assert.Equal(leases[0].Slot, lease.Slot);
+        Assert.Equal("own-slot", lease.Reason);
+    }
+
+    [Fact]
     public async Task RouteAsync_CountTokens_IsSlotless()
     {
         var request = new GatewayRequestContext(ApiRoute.CountTokens, _time.GetTimestamp()) { Fingerprint = Fingerprint(1, -1, 1) };
