@@ -92,7 +92,7 @@ internal sealed class GatewayRequestContext : IDisposable
         {
             WaitReasons = reason;
         }
-        else if (!WaitReasons.EndsWith(reason, StringComparison.Ordinal))
+        else if (!WaitReasons.Contains(reason, StringComparison.Ordinal))
         {
             WaitReasons = WaitReasons + ">" + reason;
         }
