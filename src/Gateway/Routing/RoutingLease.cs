@@ -56,7 +56,8 @@ internal sealed class RoutingLease : IDisposable
 
     public void Dispose()
     {
-        _prefillDone = null;
+        // Dropped before the slot is released, so a late first-output signal can never reach the slot's next holder.
+        Interlocked.Exchange(ref _prefillDone, null);
         Interlocked.Exchange(ref _release, null)?.Invoke(this);
     }
 }

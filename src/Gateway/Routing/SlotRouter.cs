@@ -367,12 +367,11 @@ internal sealed class SlotRouter
                     else
                     {
                         waiter.Request.NoteWaitReason(choice.Reason);
-                    }
-
-                    if (choice.Slot is null && choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
-                    {
-                        waiter.WaitingFor = choice.WaitFor;
-                        waiter.PreferenceDeadline = now + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
+                        if (choice.WaitFor is not null && waiter.WaitingFor != choice.WaitFor)
+                        {
+                            waiter.WaitingFor = choice.WaitFor;
+                            waiter.PreferenceDeadline = now + (long)(choice.WaitBudgetSeconds * _time.TimestampFrequency);
+                        }
                     }
                 }
 
@@ -400,7 +399,6 @@ internal sealed class SlotRouter
         slot.BusyUser = waiter.FairnessKey;
         slot.PrefillUntil = now + (long)(Math.Max(0, choice.WorkSeconds) * _time.TimestampFrequency);
         slot.LongPrefill = choice.LongPrefill;
-        slot.HeldBy = waiter;
         var conversation = waiter.Conversation;
         var reason = choice.Reason;
         if (conversation is not null)
@@ -444,23 +442,19 @@ internal sealed class SlotRouter
             Held = held,
             TokensPerChar = SlotChooser.TokensPerChar(pool),
             SlotState = slot,
-            OnPrefillDone = _ => PrefillDone(slot, waiter),
+            OnPrefillDone = _ => PrefillDone(slot),
         };
     }
 
     /// <summary>
     /// The request on <paramref name="slot"/> has processed its prompt. Its prefill no longer delays the slots above
-    /// it in llama-server's batch order, and a long prefill that was waiting for this one may start.
+    /// it in llama-server's batch order, and a long prefill that was waiting for this one may start. Only the lease
+    /// holding the slot can call it: a lease drops the callback when it is released.
     /// </summary>
-    private void PrefillDone(SlotState slot, SlotWaiter waiter)
+    private void PrefillDone(SlotState slot)
     {
         lock (_gate)
         {
-            if (!ReferenceEquals(slot.HeldBy, waiter))
-            {
-                return;
-            }
-
             var wasLong = slot.LongPrefill;
             slot.LongPrefill = false;
             slot.PrefillUntil = Math.Min(slot.PrefillUntil, _time.GetTimestamp());
@@ -506,7 +500,6 @@ internal sealed class SlotRouter
             slot.BusyUser = null;
             slot.PrefillUntil = 0;
             slot.LongPrefill = false;
-            slot.HeldBy = null;
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;

@@ -32,9 +32,6 @@ internal sealed class SlotState(int index)
     /// </summary>
     public bool LongPrefill { get; set; }
 
-    /// <summary>The waiter whose lease holds the slot; null when idle.</summary>
-    public object? HeldBy { get; set; }
-
     /// <summary>Prefix key and chain of the last prompt processed here; empty when nothing is known.</summary>
     public ulong PrefixKey { get; set; }
 

@@ -65,7 +65,7 @@ public sealed class LongPrefillLimitTests
         var first = gateway.Client.SendAsync(Post(ColdConversation("project-a")), HttpCompletionOption.ResponseHeadersRead);
         await firstArrived.Task.WaitAsync(Bound);
         var second = gateway.Client.SendAsync(Post(ColdConversation("project-b")), HttpCompletionOption.ResponseHeadersRead);
-        await WaitUntilAsync(() => router.QueueLength == 1);
+        await Eventually.TrueAsync(() => router.QueueLength == 1, Bound);
 
         Assert.Equal(["a"], arrived.ToArray());
         releaseFirst.SetResult();
@@ -78,15 +78,5 @@ public sealed class LongPrefillLimitTests
         Assert.Contains("message_stop", await firstResponse.Content.ReadAsStringAsync().WaitAsync(Bound), StringComparison.Ordinal);
         Assert.Contains("message_stop", await secondResponse.Content.ReadAsStringAsync().WaitAsync(Bound), StringComparison.Ordinal);
         Assert.Equal(["a", "b"], arrived.ToArray());
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Bound;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached");
-            await Task.Delay(10);
-        }
     }
 }

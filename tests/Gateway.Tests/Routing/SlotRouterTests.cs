@@ -174,7 +174,7 @@ public sealed class SlotRouterTests : IDisposable
         var concurrent = Request("alice", Fingerprint(SharedPrefix, 32_000, 1, 2, 3));
         var pending = _router.RouteAsync(concurrent, concurrent.Conversation, CancellationToken.None).AsTask();
         Assert.False(pending.IsCompleted);
-        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+        await Eventually.TrueAsync(() => _time.ArmedTimers > 0);
 
         _time.Advance(TimeSpan.FromMinutes(2));
 
@@ -233,7 +233,7 @@ public sealed class SlotRouterTests : IDisposable
 
         var late = Request("late", Fingerprint(555, 32_000, 5));
         var pending = _router.RouteAsync(late, late.Conversation, CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+        await Eventually.TrueAsync(() => _time.ArmedTimers > 0);
         _time.Advance(TimeSpan.FromSeconds(31));
 
         Assert.Null(await pending.WaitAsync(TimeSpan.FromSeconds(10)));
@@ -315,7 +315,7 @@ public sealed class SlotRouterTests : IDisposable
         var (requests, leases) = await FillSlotsWithWarmConversationsAsync();
         var newcomer = Request("new", Fingerprint(999, 32_000, 9));
         var pendingNew = _router.RouteAsync(newcomer, newcomer.Conversation, CancellationToken.None).AsTask();
-        await WaitUntilAsync(() => _time.ArmedTimers > 0);
+        await Eventually.TrueAsync(() => _time.ArmedTimers > 0);
 
         // 40,000 characters at the default 0.27 tokens/char and 1,000 tokens/s: about 11 s more work than a follow-up.
         _time.Advance(TimeSpan.FromSeconds(20));
@@ -451,15 +451,5 @@ public sealed class SlotRouterTests : IDisposable
 
         Assert.Null(lease.Slot);
         Assert.All(_router.Snapshot().Instances[0].Slots, slot => Assert.False(slot.Busy));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached");
-            await Task.Yield();
-        }
     }
 }
