@@ -31,6 +31,9 @@ public class RequestPathBenchmarks
     private RoutingOptions _routing = null!;
     private SlotWaiter _waiter = null!;
     private long _now;
+    private UnchangedValueCache _reuse = null!;
+    private int[] _numberOffsets = [];
+    private long _number;
 
     /// <summary>Body size in KB (the targets are stated for 100 KB).</summary>
     [Params(100)]
@@ -47,6 +50,9 @@ public class RequestPathBenchmarks
         _tape = JsonTape.Parse(_normalized, RequestNormalizer.MaxDepth);
         _fingerprint = ConversationFingerprinter.Compute(_tape, ApiRoute.Messages);
         _chunks = [.. ZeroUpstream.OpenAiChunks.Select(System.Text.Encoding.UTF8.GetBytes)];
+        _numberOffsets = OverheadBodies.NumberOffsets(_body);
+        _reuse = new UnchangedValueCache(64L * 1024 * 1024);
+        NormalizeFollowUp().Dispose();
 
         _routing = new RoutingOptions();
         var monitor = new FixedOptionsMonitor<RoutingOptions>(_routing);
@@ -96,6 +102,13 @@ public class RequestPathBenchmarks
         return tape.Count;
     }
 
+    [Benchmark(Description = "Normalize, recording the tape, reuse cache warm (follow-up turn: the newest messages new)")]
+    public int NormalizeRecordingReused()
+    {
+        using var tape = NormalizeFollowUp();
+        return tape.Count;
+    }
+
     [Benchmark(Description = "Token tape parsed from the normalized body (the fallback, reference)")]
     public int Tape()
     {
@@ -118,6 +131,23 @@ public class RequestPathBenchmarks
     {
         using var tape = NormalizeToTape();
         return Decide(tape);
+    }
+
+    [Benchmark(Description = "Normalize + tape + fingerprint + resolve + choose, reuse cache warm (follow-up turn)")]
+    public int WholeDecisionReused()
+    {
+        using var tape = NormalizeFollowUp();
+        return Decide(tape);
+    }
+
+    /// <summary>As the gateway does it: a new request number in the newest messages, the rest as the cache holds it.</summary>
+    private JsonTape NormalizeFollowUp()
+    {
+        OverheadBodies.Stamp(_body, _numberOffsets, ++_number);
+        _output.Clear();
+        using var recorder = new JsonTapeRecorder(_body.Length);
+        RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default with { ReuseCache = _reuse }, _output, recorder);
+        return recorder.IsValid ? recorder.ToTape(_output.WrittenMemory) : JsonTape.Parse(_output.WrittenMemory, RequestNormalizer.MaxDepth);
     }
 
     private JsonTape NormalizeToTape()

@@ -76,6 +76,9 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
 /// </summary>
 internal static class OverheadSuite
 {
+    /// <summary>The number stamped into the next request body (see <see cref="OverheadBodies.Stamp"/>).</summary>
+    private static long s_requestNumber;
+
     /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
     /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
     /// slot pinning).</summary>
@@ -241,6 +244,7 @@ internal static class OverheadSuite
         };
         using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
         var sizes = options.SizesKb;
+        var numberOffsets = bodies.ToDictionary(kv => kv.Key, kv => kv.Value.Select(OverheadBodies.NumberOffsets).ToArray());
 
         string? firstError = null;
 
@@ -260,7 +264,12 @@ internal static class OverheadSuite
         async Task<(double Latency, double Ttfb, bool Ok)> SendCore(int clientIndex, int sequence)
         {
             var kb = sizes[sequence % sizes.Count];
-            using var request = new HttpRequestMessage(HttpMethod.Post, url + "/v1/messages?beta=true") { Content = new ByteArrayContent(bodies[kb][clientIndex]) };
+
+            // A client has one request in flight, so its body can be stamped in place: a new number every request of
+            // the suite, so no proxy ever sees the newest messages twice (and the gateway reuses only what repeats).
+            var body = bodies[kb][clientIndex];
+            OverheadBodies.Stamp(body, numberOffsets[kb][clientIndex], Interlocked.Increment(ref s_requestNumber));
+            using var request = new HttpRequestMessage(HttpMethod.Post, url + "/v1/messages?beta=true") { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
             request.Headers.TryAddWithoutValidation("anthropic-version", "2023-06-01");
             request.Headers.TryAddWithoutValidation("x-api-key", "bench-key");

@@ -69,6 +69,11 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
             errors.Add($"Gateway:Normalization:FoldSystemMessages must be Auto, Always or Never, got \"{options.Normalization.FoldSystemMessages}\"");
         }
 
+        if (options.Normalization.ReuseCacheMegabytes is < 0 or > 16384)
+        {
+            errors.Add($"Gateway:Normalization:ReuseCacheMegabytes must be between 0 (off) and 16384, got {options.Normalization.ReuseCacheMegabytes}");
+        }
+
         if (options.MaxRequestBodyBytes < 1024)
         {
             errors.Add($"Gateway:MaxRequestBodyBytes must be at least 1024, got {options.MaxRequestBodyBytes}");

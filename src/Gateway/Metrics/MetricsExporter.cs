@@ -15,7 +15,8 @@ internal sealed class MetricsExporter(
     UpstreamRegistry registry,
     ConversationTable conversations,
     ApiKeyStore keys,
-    SlotPersistence.SavedStateCatalog savedStates)
+    SlotPersistence.SavedStateCatalog savedStates,
+    Normalization.RequestBodyReader bodyReader)
 {
     private static readonly UsageCounters EmptyCounters = new();
 
@@ -100,6 +101,16 @@ internal sealed class MetricsExporter(
 
         writer.Family("gateway_conversations", "gauge", "Conversations the gateway is tracking.");
         writer.Sample("gateway_conversations", conversations.Count);
+
+        if (bodyReader.ReuseCache is { } reuse)
+        {
+            writer.Family("gateway_reuse_cache_hits_total", "counter", "Values of 1 KB and more copied from the normalizer's reuse cache instead of scanned.");
+            writer.Sample("gateway_reuse_cache_hits_total", reuse.Hits);
+            writer.Family("gateway_reuse_cache_misses_total", "counter", "Values of 1 KB and more copied unchanged that the reuse cache did not hold (scanned).");
+            writer.Sample("gateway_reuse_cache_misses_total", reuse.Misses);
+            writer.Family("gateway_reuse_cache_bytes", "gauge", "Memory the reuse cache holds (Gateway:Normalization:ReuseCacheMegabytes caps it).");
+            writer.Sample("gateway_reuse_cache_bytes", reuse.SizeBytes);
+        }
 
         writer.Family("gateway_open", "gauge", "1 when no users are configured and the API accepts requests without a key.");
         writer.Sample("gateway_open", keySet.IsOpen ? 1 : 0);

@@ -216,6 +216,23 @@ internal ref struct JsonEmitter
         EndRawValue();
     }
 
+    /// <summary>The recorder following what is written now (null when none, or while a raw value is being written).</summary>
+    public readonly JsonTapeRecorder? Tape => _tape;
+
+    /// <summary>A container found in <see cref="UnchangedValueCache"/>: its bytes, and its entries for the tape.</summary>
+    public void WriteCached(CachedValue value)
+    {
+        Ensure(1);
+        if (_needsComma)
+        {
+            _buffer[_used++] = (byte)',';
+        }
+
+        _tape?.AppendCached(value, Position);
+        Raw(value.Bytes);
+        _needsComma = true;
+    }
+
     public void Flush()
     {
         if (_used > 0)

@@ -149,6 +149,50 @@ internal sealed class JsonTapeRecorder : IDisposable
     }
 
     /// <summary>
+    /// A cached container (<see cref="UnchangedValueCache"/>) written at <paramref name="position"/>: its entries,
+    /// moved to this position, depth and index.
+    /// </summary>
+    public void AppendCached(CachedValue value, long position)
+    {
+        if (!IsValid)
+        {
+            return;
+        }
+
+        // The value's innermost container opens at _depth + Deepest - 1, which StartContainer would allow below _maxDepth.
+        if (_depth + value.Deepest > _maxDepth)
+        {
+            IsValid = false;
+            return;
+        }
+
+        var cached = value.Entries;
+        while (_entries.Length - _count < cached.Length)
+        {
+            _entries = JsonTape.GrowEntries(_entries, _count);
+        }
+
+        var indexShift = _count;
+        var depthShift = (ushort)_depth;
+        var at = (int)position;
+        var target = _entries.AsSpan(_count, cached.Length);
+        for (var i = 0; i < cached.Length; i++)
+        {
+            ref var moved = ref target[i];
+            moved = cached[i];
+            moved.Start += at;
+            moved.Depth += depthShift;
+            if (moved.Type is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                moved.Aux += indexShift;
+            }
+        }
+
+        _count += cached.Length;
+        _deepest = Math.Max(_deepest, _depth + value.Deepest);
+    }
+
+    /// <summary>
     /// A whole value written as raw pieces, now complete in <paramref name="value"/>, which starts at
     /// <paramref name="position"/> of the output: tokenized here, only it, instead of the whole body later.
     /// </summary>

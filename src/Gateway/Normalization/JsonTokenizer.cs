@@ -152,6 +152,32 @@ internal ref struct JsonTokenizer
         return true;
     }
 
+    /// <summary>At a container start: whether a value opening <paramref name="levels"/> levels here (itself included) stays within the depth limit.</summary>
+    public readonly bool FitsNesting(int levels) => _tokenDepth + levels <= _maxDepth;
+
+    /// <summary>
+    /// At a container start whose whole text, <paramref name="length"/> bytes from its first, is known to be valid
+    /// (it equals a value validated before: <see cref="UnchangedValueCache"/>): moves to its end token without
+    /// reading what is inside.
+    /// </summary>
+    public void SkipValidatedContainer(int length)
+    {
+        if (_tape is not null || _tokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray) || length < 2)
+        {
+            throw new InvalidOperationException("Only a scanned container start can be skipped as validated.");
+        }
+
+        _tokenType = _tokenType == JsonTokenType.StartObject ? JsonTokenType.EndObject : JsonTokenType.EndArray;
+        _position = _tokenStart + length;
+        _tokenStart = _position - 1;
+        _valueStart = _tokenStart;
+        _valueLength = 1;
+        _valueIsEscaped = false;
+        _depth--;
+        _tokenDepth = _depth;
+        EndValue();
+    }
+
     /// <summary>As <see cref="Utf8JsonReader.Skip"/>: from a property name or a container start, to the end of that value.</summary>
     public void Skip()
     {

@@ -15,5 +15,11 @@ internal sealed class NormalizationOptions
     /// </summary>
     public string FoldSystemMessages { get; set; } = "Auto";
 
+    /// <summary>
+    /// Memory for large values (1 KB and up) that requests repeat unchanged, such as earlier messages and the tools
+    /// array, so they are compared instead of scanned again; 0 turns the reuse off. Read at start-up.
+    /// </summary>
+    public int ReuseCacheMegabytes { get; set; } = 64;
+
     internal BillingHeaderMode ParsedBillingHeader => Enum.TryParse<BillingHeaderMode>(BillingHeader, ignoreCase: true, out var mode) ? mode : BillingHeaderMode.Replace;
 }

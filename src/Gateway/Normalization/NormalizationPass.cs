@@ -30,11 +30,15 @@ internal ref struct NormalizationPass
     private PooledBuffer? _side;
     private readonly JsonTapeRecorder? _sideTape;
     private HeldMessage _held;
+    private readonly ReadOnlySpan<byte> _body;
+    private readonly UnchangedValueCache? _cache;
 
     public NormalizationPass(
         ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output,
-        JsonTapeRecorder? tape = null)
+        JsonTapeRecorder? tape = null, UnchangedValueCache? cache = null)
     {
+        _body = body;
+        _cache = cache;
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
         _out = new JsonEmitter(output, tape);
 
@@ -779,9 +783,22 @@ internal ref struct NormalizationPass
         _out.String(_rewritten.WrittenSpan);
     }
 
+    /// <summary>
+    /// Containers this near the root are looked up in, and added to, <see cref="UnchangedValueCache"/>: the tools
+    /// array (depth 1), messages and tools (2), a message's content (3), its blocks (4), a tool result's content (5).
+    /// Deeper ones are copied in the scan; looking up each small schema node would cost more than it saves.
+    /// </summary>
+    private const int MaxCachedDepth = 5;
+
     /// <summary>Copies the value at the reader (a scalar, or a whole object/array) to the writer unchanged.</summary>
     private void CopyValue()
     {
+        if (_cache is not null && _reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && _reader.CurrentDepth <= MaxCachedDepth)
+        {
+            CopyContainerCached(_cache);
+            return;
+        }
+
         var depth = _reader.CurrentDepth;
         CopyToken();
         if (_reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
@@ -792,6 +809,59 @@ internal ref struct NormalizationPass
                 CopyToken();
             }
             while (_reader.CurrentDepth > depth);
+        }
+    }
+
+    /// <summary>
+    /// The container at the reader, from the cache when it holds these bytes; otherwise copied (its children through
+    /// here as well) and, when large and written exactly as read, remembered with its tape entries.
+    /// </summary>
+    private void CopyContainerCached(UnchangedValueCache cache)
+    {
+        var start = (int)_reader.TokenStartIndex;
+        var hit = cache.Find(_body, start);
+        if (hit is not null && _reader.FitsNesting(hit.Deepest))
+        {
+            _out.WriteCached(hit);
+            _reader.SkipValidatedContainer(hit.Bytes.Length);
+            return;
+        }
+
+        var tape = _out.Tape;
+        var first = tape is { IsValid: true } ? tape.Count : -1;
+        var depth = _reader.CurrentDepth;
+        CopyToken();
+        while (true)
+        {
+            Next();
+            if (_reader.CurrentDepth == depth)
+            {
+                CopyToken();
+                break;
+            }
+
+            if (_reader.CurrentDepth <= MaxCachedDepth && _reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                CopyContainerCached(cache);
+            }
+            else
+            {
+                CopyToken();
+            }
+        }
+
+        var length = (int)_reader.TokenStartIndex + 1 - start;
+        if (length < UnchangedValueCache.MinBytes)
+        {
+            return;
+        }
+
+        cache.CountMiss();
+
+        // Only a value written byte for byte as read (compact, as clients send it) can stand in for those bytes later.
+        if (first >= 0 && tape!.IsValid && _out.Position - tape.Entries[first].Start == length)
+        {
+            cache.Add(_body.Slice(start, length), tape.Entries[first..], first);
         }
     }
 

@@ -14,6 +14,11 @@ namespace LlamaGateway.Normalization;
 /// </summary>
 internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options, UpstreamRegistry registry)
 {
+    /// <summary>Shared by every request: Claude Code's tools array is the same for every user of a version.</summary>
+    public UnchangedValueCache? ReuseCache { get; } = options.CurrentValue.Normalization.ReuseCacheMegabytes is > 0 and var megabytes
+        ? new UnchangedValueCache(megabytes * 1024L * 1024L)
+        : null;
+
     public async ValueTask<bool> ReadAndNormalizeAsync(HttpContext http, GatewayRequestContext request)
     {
         var current = options.CurrentValue;
@@ -114,7 +119,7 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
             "Never" => false,
             _ => AnyOpenAiUpstream(),
         };
-        return new NormalizationSettings(normalization.ParsedBillingHeader, normalization.BillingHeaderValue, fold);
+        return new NormalizationSettings(normalization.ParsedBillingHeader, normalization.BillingHeaderValue, fold, ReuseCache);
     }
 
     // Auto folding follows the pool rather than the chosen instance: the conversation's identity (stage 2) must not

@@ -56,7 +56,7 @@ internal static class RequestNormalizer
 
         valueBytes = valueBytes[..Encoding.UTF8.GetBytes(value, valueBytes)];
 
-        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output, tape);
+        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output, tape, settings.ReuseCache);
         try
         {
             pass.Run();

@@ -29,6 +29,19 @@ internal static class NormalizerRun
             Assert.True(plain.WrittenSpan.SequenceEqual(output), "recording the tape changed the output");
         }
 
+        // The reuse cache must change nothing: offered once, remembered at the second offer, reused from the third.
+        var cache = new UnchangedValueCache(64 * 1024 * 1024);
+        foreach (var run in new[] { "first", "second", "third" })
+        {
+            var (cached, cachedOutput, _) = RecordedTape.Normalize(body, route, settings with { ReuseCache = cache });
+            Assert.Equal(outcome.Success, cached.Success);
+            Assert.Equal(outcome.Error, cached.Error);
+            if (outcome.Success)
+            {
+                Assert.True(cachedOutput.AsSpan().SequenceEqual(output), $"the reuse cache ({run}) changed the output");
+            }
+        }
+
         return (outcome, output);
     }
 

@@ -1,0 +1,265 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+
+namespace LlamaGateway.Normalization;
+
+/// <summary>
+/// Large JSON containers the normalizer copied unchanged, with their tape entries, so the same bytes in a later
+/// request are copied after one comparison instead of a token-by-token scan. Claude Code re-sends a conversation's
+/// earlier messages and its ~30 KB tools array byte for byte every turn; scanning them again was most of the
+/// gateway's CPU per request.
+/// <para>
+/// Sound because a JSON value delimits itself: if the bytes at a value's start equal a cached value's bytes over that
+/// value's whole length, the value there is that same value, already validated, with the same tokens. Nothing is
+/// keyed on who sent it, and a hit writes out the request's own bytes, so sharing the cache across users hands no one
+/// anything but their own input back.
+/// </para>
+/// Reads are lock-free; additions and evictions (second-chance FIFO up to <see cref="CapacityBytes"/>) take a lock.
+/// </summary>
+internal sealed class UnchangedValueCache
+{
+    /// <summary>Smaller containers are cheaper to scan than to look up and remember.</summary>
+    public const int MinBytes = 1024;
+
+    /// <summary>How many leading bytes pick the bucket; a lookup compares the candidates in full.</summary>
+    private const int KeyBytes = 64;
+
+    /// <summary>Values that share their first <see cref="KeyBytes"/> bytes (one tool list, edited) kept side by side.</summary>
+    private const int MaxPerBucket = 8;
+
+    /// <summary>Bookkeeping per value beyond its bytes and entries: the object, its arrays' headers, the queue slot.</summary>
+    internal const int OverheadBytes = 160;
+
+    /// <summary>Slots of the seen-once filter (a power of two).</summary>
+    private const int SeenSlots = 4096;
+
+    private readonly ConcurrentDictionary<ulong, CachedValue[]> _buckets = new();
+
+    /// <summary>
+    /// Values offered once, by their hash: a value is remembered the second time it is offered.
+    /// Most large values a request holds for the first time are never sent again (the newest message still carries
+    /// its cache marker, a side request's prompt), and copying each into the cache would cost a long-lived
+    /// allocation per request; a conversation's messages come back every turn, so they lose one turn at most.
+    /// </summary>
+    private readonly ulong[] _seen = new ulong[SeenSlots];
+    private readonly Queue<CachedValue> _age = new();
+    private readonly Lock _gate = new();
+    private long _sizeBytes;
+    private long _hits;
+    private long _misses;
+
+    public UnchangedValueCache(long capacityBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacityBytes);
+        CapacityBytes = capacityBytes;
+    }
+
+    public long CapacityBytes { get; }
+
+    /// <summary>Memory held now (bytes, tape entries and bookkeeping), at most <see cref="CapacityBytes"/>.</summary>
+    public long SizeBytes => Volatile.Read(ref _sizeBytes);
+
+    public int Count => _buckets.Values.Sum(bucket => bucket.Length);
+
+    public long Hits => Volatile.Read(ref _hits);
+
+    /// <summary>Lookups of a container at least <see cref="MinBytes"/> long that found nothing.</summary>
+    public long Misses => Volatile.Read(ref _misses);
+
+    /// <summary>
+    /// The cached value that <paramref name="json"/> holds at <paramref name="start"/> (a container's first byte),
+    /// or null.
+    /// </summary>
+    public CachedValue? Find(ReadOnlySpan<byte> json, int start)
+    {
+        var rest = json[start..];
+        if (rest.Length < MinBytes || !_buckets.TryGetValue(KeyOf(rest), out var bucket))
+        {
+            return null;
+        }
+
+        foreach (var value in bucket)
+        {
+            if (value.Bytes.Length <= rest.Length && rest[..value.Bytes.Length].SequenceEqual(value.Bytes))
+            {
+                value.Referenced = true;
+                Interlocked.Increment(ref _hits);
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Counts a lookup that found nothing for a container that then turned out large enough to cache.</summary>
+    public void CountMiss() => Interlocked.Increment(ref _misses);
+
+    /// <summary>
+    /// Offers a container the normalizer wrote unchanged, remembered from its second offer on (see <see cref="_seen"/>):
+    /// <paramref name="bytes"/> as read (and written), and the
+    /// tape entries recorded for it, which start with the container's own start entry (at <paramref name="firstIndex"/>
+    /// of the recording). Their positions, depths and indices are made relative to the container.
+    /// </summary>
+    public void Add(ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> entries, int firstIndex)
+    {
+        if (bytes.Length < MinBytes || entries.IsEmpty || bytes.Length + OverheadBytes + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) > CapacityBytes / 4)
+        {
+            return;
+        }
+
+        var key = KeyOf(bytes);
+        // The whole value's hash: a new turn's message often starts like an old one (role, block type, tool id).
+        var tag = Conversations.XxHash64.Hash(bytes, (ulong)bytes.Length) | 1;
+        ref var seen = ref _seen[(int)(tag & (SeenSlots - 1))];
+        if (Volatile.Read(ref seen) != tag)
+        {
+            // Racing writers may overwrite each other's slot: a value then waits one more sighting, nothing worse.
+            Volatile.Write(ref seen, tag);
+            return;
+        }
+
+        Volatile.Write(ref seen, 0);
+        if (_buckets.TryGetValue(key, out var existing))
+        {
+            foreach (var value in existing)
+            {
+                if (value.Bytes.AsSpan().SequenceEqual(bytes))
+                {
+                    return;
+                }
+            }
+        }
+
+        var added = CachedValue.Create(key, bytes, entries, firstIndex);
+        lock (_gate)
+        {
+            var bucket = _buckets.TryGetValue(key, out var current) ? current : [];
+            foreach (var value in bucket)
+            {
+                if (value.Bytes.AsSpan().SequenceEqual(bytes))
+                {
+                    return;
+                }
+            }
+
+            // The oldest of a full bucket goes, to the queue as well as the bucket (its cost with it).
+            var keep = bucket.Length < MaxPerBucket ? bucket : bucket[1..];
+            if (keep.Length < bucket.Length)
+            {
+                bucket[0].Evicted = true;
+                _sizeBytes -= bucket[0].CostBytes;
+            }
+
+            _buckets[key] = [.. keep, added];
+            _age.Enqueue(added);
+            _sizeBytes += added.CostBytes;
+            EvictOverCapacity();
+        }
+    }
+
+    private void EvictOverCapacity()
+    {
+        while (_sizeBytes > CapacityBytes && _age.TryDequeue(out var oldest))
+        {
+            if (oldest.Evicted)
+            {
+                continue;
+            }
+
+            if (oldest.Referenced)
+            {
+                // Second chance: used since it last came round, so it stays for another lap.
+                oldest.Referenced = false;
+                _age.Enqueue(oldest);
+                continue;
+            }
+
+            Remove(oldest);
+        }
+
+        // Evicted values left behind in the queue by full buckets are dropped when they reach its front.
+    }
+
+    private void Remove(CachedValue value)
+    {
+        value.Evicted = true;
+        _sizeBytes -= value.CostBytes;
+        if (_buckets.TryGetValue(value.Key, out var bucket))
+        {
+            var rest = Array.FindAll(bucket, v => !ReferenceEquals(v, value));
+            if (rest.Length == 0)
+            {
+                _buckets.TryRemove(value.Key, out _);
+            }
+            else
+            {
+                _buckets[value.Key] = rest;
+            }
+        }
+    }
+
+    /// <summary>A hash of the first <see cref="KeyBytes"/> bytes (callers guarantee at least <see cref="MinBytes"/>).</summary>
+    private static ulong KeyOf(ReadOnlySpan<byte> bytes)
+    {
+        var hash = 0x9E3779B97F4A7C15UL;
+        for (var at = 0; at < KeyBytes; at += sizeof(ulong))
+        {
+            hash = (hash ^ BinaryPrimitives.ReadUInt64LittleEndian(bytes[at..])) * 0xBF58476D1CE4E5B9UL;
+            hash ^= hash >> 31;
+        }
+
+        return hash;
+    }
+}
+
+/// <summary>One remembered container: its bytes and its tape entries, relative to its first byte, depth and entry.</summary>
+internal sealed class CachedValue
+{
+    private CachedValue(ulong key, byte[] bytes, JsonTape.Entry[] entries, int deepest)
+    {
+        Key = key;
+        Bytes = bytes;
+        Entries = entries;
+        Deepest = deepest;
+        CostBytes = bytes.Length + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) + UnchangedValueCache.OverheadBytes;
+    }
+
+    public ulong Key { get; }
+
+    public byte[] Bytes { get; }
+
+    public JsonTape.Entry[] Entries { get; }
+
+    /// <summary>Nesting levels the value opens, itself included: what it adds to the depth it is written at.</summary>
+    public int Deepest { get; }
+
+    public long CostBytes { get; }
+
+    /// <summary>Found since the eviction sweep last passed it.</summary>
+    public bool Referenced { get; set; }
+
+    public bool Evicted { get; set; }
+
+    public static CachedValue Create(ulong key, ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> recorded, int firstIndex)
+    {
+        var first = recorded[0];
+        var entries = new JsonTape.Entry[recorded.Length];
+        var deepest = 0;
+        for (var i = 0; i < recorded.Length; i++)
+        {
+            var entry = recorded[i];
+            entry.Start -= first.Start;
+            entry.Depth -= first.Depth;
+            if (entry.Type is System.Text.Json.JsonTokenType.StartObject or System.Text.Json.JsonTokenType.StartArray)
+            {
+                entry.Aux -= firstIndex;
+                deepest = Math.Max(deepest, entry.Depth + 1);
+            }
+
+            entries[i] = entry;
+        }
+
+        return new CachedValue(key, bytes.ToArray(), entries, deepest);
+    }
+}

@@ -1,0 +1,236 @@
+using System.Buffers;
+using System.Text;
+using LlamaGateway.Normalization;
+using LlamaGateway.Pipeline;
+using LlamaGateway.Tests.Support;
+
+namespace LlamaGateway.Tests.Normalization;
+
+public sealed class UnchangedValueCacheTests
+{
+    private const long Capacity = 64L * 1024 * 1024;
+
+    public static TheoryData<string> RecordedBodies()
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in Fixtures.RecordedRequestNames)
+        {
+            data.Add(name);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(RecordedBodies))]
+    public void Normalize_SameClaudeCodeBodyThreeTimes_ThirdRunCopiesFromCacheWithSameOutputAndTape(string name)
+    {
+        var body = Fixtures.RecordedBody(name);
+        var cache = new UnchangedValueCache(Capacity);
+        var plain = NormalizeWithoutCache(body);
+        var settings = NormalizerRun.Replace() with { ReuseCache = cache };
+
+        var (first, firstOutput, firstRecorded) = RecordedTape.Normalize(body, ApiRoute.Messages, settings);
+        Assert.Equal(0, cache.Count);
+        var (second, secondOutput, secondRecorded) = RecordedTape.Normalize(body, ApiRoute.Messages, settings);
+        var missesAfterSecond = cache.Misses;
+        var (third, thirdOutput, thirdRecorded) = RecordedTape.Normalize(body, ApiRoute.Messages, settings);
+
+        Assert.True(first.Success && second.Success && third.Success, first.Error ?? third.Error);
+        Assert.Equal(first, third);
+        Assert.True(firstRecorded && secondRecorded && thirdRecorded, "the recording (checked against the parsed tape) must survive cached copies");
+        Assert.Equal(plain, firstOutput);
+        Assert.Equal(plain, secondOutput);
+        Assert.Equal(plain, thirdOutput);
+        Assert.True(cache.Count > 0, "a Claude Code body has containers of 1 KB and more copied unchanged (the tools array), remembered when seen again");
+        Assert.True(cache.Hits > 0, "the third run must find them");
+        Assert.Equal(missesAfterSecond, cache.Misses);
+    }
+
+    [Fact]
+    public void Normalize_FollowUpTurn_ToolsSeenTwiceBeforeComeFromCacheAndOutputMatchesUncached()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        var settings = NormalizerRun.Replace() with { ReuseCache = cache };
+        var followUp = Fixtures.RecordedBody("turn2-continue");
+        RecordedTape.Normalize(Fixtures.RecordedBody("turn1-first"), ApiRoute.Messages, settings);
+        RecordedTape.Normalize(Fixtures.RecordedBody("turn1-first"), ApiRoute.Messages, settings);
+        var hitsBefore = cache.Hits;
+
+        var (outcome, output, recorded) = RecordedTape.Normalize(followUp, ApiRoute.Messages, settings);
+
+        Assert.True(outcome.Success, outcome.Error);
+        Assert.True(recorded);
+        Assert.Equal(NormalizeWithoutCache(followUp), output);
+
+        // The tools array and the first user message's content are the same bytes in both turns.
+        Assert.True(cache.Hits - hitsBefore >= 2, $"hits in the follow-up: {cache.Hits - hitsBefore}");
+    }
+
+    [Fact]
+    public void Add_OfferedOnce_NotRememberedUntilOfferedAgain()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        var value = Value(3);
+
+        Offer(cache, value);
+        Assert.Null(cache.Find(value, 0));
+
+        Offer(cache, value);
+        Assert.NotNull(cache.Find(value, 0));
+    }
+
+    [Fact]
+    public void Normalize_LargeValueWithWhitespace_NotCachedAndWrittenCompact()
+    {
+        var tools = string.Join(",\n  ", Enumerable.Range(0, 40).Select(i => $$"""{ "name": "tool{{i}}", "description": "{{new string('d', 40)}}" }"""));
+        var body = Encoding.UTF8.GetBytes($$"""{"model":"m","messages":[{"role":"user","content":"hi"}],"tools": [ {{tools}} ] }""");
+        var cache = new UnchangedValueCache(Capacity);
+
+        var first = NormalizeWith(body, cache);
+        var second = NormalizeWith(body, cache);
+
+        Assert.Equal(0, cache.Count);
+        Assert.Equal(0, cache.Hits);
+        Assert.Equal(NormalizeWithoutCache(body), first);
+        Assert.Equal(first, second);
+        Assert.DoesNotContain((byte)'\n', second);
+    }
+
+    [Fact]
+    public void Normalize_SamePrefixDifferentEnd_NotTakenFromCache()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        var original = Encoding.UTF8.GetBytes(ToolsBody(last: "first version"));
+        var edited = Encoding.UTF8.GetBytes(ToolsBody(last: "other version"));
+        NormalizeWith(original, cache);
+        NormalizeWith(original, cache);
+        Assert.True(cache.Count > 0);
+
+        var output = NormalizeWith(edited, cache);
+
+        Assert.Equal(NormalizeWithoutCache(edited), output);
+        Assert.Contains("other version", Encoding.UTF8.GetString(output), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Normalize_CachedValueAtDepthPastTheLimit_FailsAsWithoutCache()
+    {
+        // A value that opens 255 levels, cached at depth 1 (its innermost at 255, under the limit of 256), then sent
+        // again at depth 4, past the limit: the copy from the cache must not let that through.
+        var deep = new string('[', 253) + new string(']', 253);
+        var value = $$"""[{"pad":"{{new string('p', 1500)}}","deep":{{deep}}}]""";
+        var shallow = Encoding.UTF8.GetBytes($$"""{"model":"m","tools":{{value}}}""");
+        var nested = Encoding.UTF8.GetBytes($$"""{"model":"m","x":[[{"y":{{value}}}]]}""");
+        var cache = new UnchangedValueCache(Capacity);
+        Outcome(shallow, cache);
+        var cold = Outcome(shallow, cache);
+        Assert.True(cold.Success, cold.Error);
+        Assert.True(cache.Count > 0);
+
+        var withCache = Outcome(nested, cache);
+        var without = Outcome(nested, cache: null);
+
+        Assert.False(without.Success);
+        Assert.False(withCache.Success);
+        Assert.Equal(without.Error, withCache.Error);
+        Assert.Contains("depth", withCache.Error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Add_PastCapacity_StaysWithinItAndKeepsWhatWasUsed()
+    {
+        var cache = new UnchangedValueCache(64 * 1024);
+        var used = Value(0);
+        Add(cache, used);
+        for (var i = 1; i <= 40; i++)
+        {
+            Assert.NotNull(cache.Find(used, 0)); // used between additions, as a shared tools array is
+            Add(cache, Value(i));
+            Assert.True(cache.SizeBytes <= cache.CapacityBytes, $"{cache.SizeBytes} bytes held after {i} additions");
+        }
+
+        Assert.NotNull(cache.Find(used, 0));
+        Assert.Null(cache.Find(Value(1), 0));
+        Assert.NotNull(cache.Find(Value(40), 0));
+    }
+
+    [Fact]
+    public void Find_BodyShorterThanCachedValue_NoHit()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        var value = Value(7);
+        Add(cache, value);
+
+        Assert.Null(cache.Find(value.AsSpan(0, value.Length - 1), 0));
+        Assert.NotNull(cache.Find(value, 0));
+    }
+
+    [Fact]
+    public void Normalize_ManyRequestsInParallelSharingOneCache_EveryOutputAsWithoutCache()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        var bodies = Fixtures.RecordedRequestNames.Select(Fixtures.RecordedBody).ToArray();
+        var expected = bodies.Select(NormalizeWithoutCache).ToArray();
+
+        Parallel.For(0, 200, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var at = i % bodies.Length;
+            Assert.Equal(expected[at], NormalizeWith(bodies[at], cache));
+        });
+
+        Assert.True(cache.Hits > 0);
+    }
+
+    private static string ToolsBody(string last) =>
+        $$"""{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"name":"a","description":"{{new string('x', 1200)}}"},{"name":"b","description":"{{last}}"}]}""";
+
+    private static byte[] Value(int i) => Encoding.UTF8.GetBytes($$"""[{{i}},"{{new string((char)('a' + (i % 26)), 4000)}}",{{i}}]""");
+
+    /// <summary>Offered twice, so remembered.</summary>
+    private static void Add(UnchangedValueCache cache, byte[] value)
+    {
+        Offer(cache, value);
+        Offer(cache, value);
+    }
+
+    private static void Offer(UnchangedValueCache cache, byte[] value)
+    {
+        using var tape = JsonTape.Parse(value, 16);
+        var entries = new JsonTape.Entry[tape.Count];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            entries[i] = tape.EntryAt(i);
+        }
+
+        cache.Add(value, entries, 0);
+    }
+
+    /// <summary>As the gateway normalizes (with a recorder, which the cache needs to remember anything).</summary>
+    private static NormalizationOutcome Outcome(byte[] body, UnchangedValueCache? cache)
+    {
+        using var recorder = new JsonTapeRecorder(body.Length);
+        return RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace() with { ReuseCache = cache }, new ArrayBufferWriter<byte>(), recorder);
+    }
+
+    private static byte[] NormalizeWith(byte[] body, UnchangedValueCache cache)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        using var recorder = new JsonTapeRecorder(body.Length);
+        var outcome = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace() with { ReuseCache = cache }, output, recorder);
+        Assert.True(outcome.Success, outcome.Error);
+        var normalized = output.WrittenSpan.ToArray();
+        Assert.True(recorder.IsValid);
+        using var tape = recorder.ToTape(normalized);
+        RecordedTape.AssertEqual(normalized, tape);
+        return normalized;
+    }
+
+    private static byte[] NormalizeWithoutCache(byte[] body)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        var outcome = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace(), output);
+        Assert.True(outcome.Success, outcome.Error);
+        return output.WrittenSpan.ToArray();
+    }
+}
