@@ -71,7 +71,7 @@ internal sealed class JsonTape : IDisposable
 
     internal static Entry[] GrowEntries(Entry[] entries, int count)
     {
-        var bigger = EntryPool.Rent(entries.Length * 2);
+        var bigger = EntryPool.Rent(Math.Max(entries.Length * 2, 256));
         entries.AsSpan(0, count).CopyTo(bigger);
         EntryPool.Return(entries);
         return bigger;

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text.Json;
 
 namespace LlamaGateway.Normalization;
@@ -131,21 +134,14 @@ internal sealed class JsonTapeRecorder : IDisposable
             return;
         }
 
-        var indexShift = _count;
-        var depthShift = (ushort)_depth;
         _deepest = Math.Max(_deepest, _depth + other._deepest);
-        foreach (var entry in other.Entries)
+        while (_entries.Length - _count < other._count)
         {
-            var moved = entry;
-            moved.Start += (int)position;
-            moved.Depth += depthShift;
-            if (entry.Type is JsonTokenType.StartObject or JsonTokenType.StartArray)
-            {
-                moved.Aux += indexShift;
-            }
-
-            Add(moved);
+            _entries = JsonTape.GrowEntries(_entries, _count);
         }
+
+        Relocate(other.Entries, _entries.AsSpan(_count, other._count), (int)position, _depth, _count);
+        _count += other._count;
     }
 
     /// <summary>
@@ -172,24 +168,47 @@ internal sealed class JsonTapeRecorder : IDisposable
             _entries = JsonTape.GrowEntries(_entries, _count);
         }
 
-        var indexShift = _count;
-        var depthShift = (ushort)_depth;
-        var at = (int)position;
-        var target = _entries.AsSpan(_count, cached.Length);
-        for (var i = 0; i < cached.Length; i++)
+        Relocate(cached, _entries.AsSpan(_count, cached.Length), (int)position, _depth, _count);
+        _count += cached.Length;
+        _deepest = Math.Max(_deepest, _depth + value.Deepest);
+    }
+
+    /// <summary>
+    /// Copies entries recorded relative to a value's start into place: positions, depths and (for container starts)
+    /// subtree-end indices moved. An entry is 16 bytes, so each moves with one vector add; a cached tools array or
+    /// message has thousands of them and this runs for every request.
+    /// </summary>
+    internal static void Relocate(ReadOnlySpan<JsonTape.Entry> source, Span<JsonTape.Entry> target, int position, int depthShift, int indexShift)
+    {
+        if (Unsafe.SizeOf<JsonTape.Entry>() == Vector128<int>.Count * sizeof(int) && Vector128.IsHardwareAccelerated)
+        {
+            // Entry layout: Type (byte 0), Escaped (1), Depth (2-3), Start, Length, Aux; depth rides in the high half of lane 0.
+            var plain = Vector128.Create(depthShift << 16, position, 0, 0);
+            var container = Vector128.Create(depthShift << 16, position, 0, indexShift);
+            var from = MemoryMarshal.Cast<JsonTape.Entry, Vector128<int>>(source);
+            var to = MemoryMarshal.Cast<JsonTape.Entry, Vector128<int>>(target);
+            for (var i = 0; i < from.Length; i++)
+            {
+                var entry = from[i];
+
+                // StartObject (1) and StartArray (3) are the only types whose low byte, bit 1 cleared, is 1.
+                to[i] = entry + ((entry.GetElement(0) & 0xFD) == (int)JsonTokenType.StartObject ? container : plain);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < source.Length; i++)
         {
             ref var moved = ref target[i];
-            moved = cached[i];
-            moved.Start += at;
-            moved.Depth += depthShift;
+            moved = source[i];
+            moved.Start += position;
+            moved.Depth += (ushort)depthShift;
             if (moved.Type is JsonTokenType.StartObject or JsonTokenType.StartArray)
             {
                 moved.Aux += indexShift;
             }
         }
-
-        _count += cached.Length;
-        _deepest = Math.Max(_deepest, _depth + value.Deepest);
     }
 
     /// <summary>

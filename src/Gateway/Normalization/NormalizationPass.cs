@@ -32,6 +32,8 @@ internal ref struct NormalizationPass
     private HeldMessage _held;
     private readonly ReadOnlySpan<byte> _body;
     private readonly UnchangedValueCache? _cache;
+    private int _cacheHits;
+    private int _cacheMisses;
 
     public NormalizationPass(
         ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output,
@@ -112,6 +114,7 @@ internal ref struct NormalizationPass
         // Throws if anything but whitespace follows the object.
         _reader.Read();
         _out.Flush();
+        _cache?.CountLookups(_cacheHits, _cacheMisses);
     }
 
     public void Dispose()
@@ -824,6 +827,7 @@ internal ref struct NormalizationPass
         {
             _out.WriteCached(hit);
             _reader.SkipValidatedContainer(hit.Bytes.Length);
+            _cacheHits++;
             return;
         }
 
@@ -856,7 +860,7 @@ internal ref struct NormalizationPass
             return;
         }
 
-        cache.CountMiss();
+        _cacheMisses++;
 
         // Only a value written byte for byte as read (compact, as clients send it) can stand in for those bytes later.
         if (first >= 0 && tape!.IsValid && _out.Position - tape.Entries[first].Start == length)

@@ -83,8 +83,13 @@ internal sealed class UnchangedValueCache
         {
             if (value.Bytes.Length <= rest.Length && rest[..value.Bytes.Length].SequenceEqual(value.Bytes))
             {
-                value.Referenced = true;
-                Interlocked.Increment(ref _hits);
+                // Written only when it changes: every request reads the tools array's entry, on every core, and a
+                // store on each would bounce its cache line between them.
+                if (!value.Referenced)
+                {
+                    value.Referenced = true;
+                }
+
                 return value;
             }
         }
@@ -92,8 +97,22 @@ internal sealed class UnchangedValueCache
         return null;
     }
 
-    /// <summary>Counts a lookup that found nothing for a container that then turned out large enough to cache.</summary>
-    public void CountMiss() => Interlocked.Increment(ref _misses);
+    /// <summary>
+    /// Adds one request's hits and misses (lookups that found nothing for a container that then turned out large
+    /// enough to cache): once per request, since a shared counter bumped per value is contended across cores.
+    /// </summary>
+    public void CountLookups(int hits, int misses)
+    {
+        if (hits > 0)
+        {
+            Interlocked.Add(ref _hits, hits);
+        }
+
+        if (misses > 0)
+        {
+            Interlocked.Add(ref _misses, misses);
+        }
+    }
 
     /// <summary>
     /// Offers a container the normalizer wrote unchanged, remembered from its second offer on (see <see cref="_seen"/>):
