@@ -303,7 +303,34 @@ internal ref struct FingerprintPass
         return true;
     }
 
+    /// <summary>
+    /// A message's digest, from the reuse-cache value's memo when the normalizer copied this message from the cache
+    /// (earlier turns' messages, every request), else computed (and memoized on that value).
+    /// </summary>
     private ulong MessageDigest(out MessageRole role, out bool quota)
+    {
+        var use = _route == ApiRoute.ChatCompletions ? FingerprintUse.ChatMessage : FingerprintUse.AnthropicMessage;
+        var cached = _reader.TokenType == JsonTokenType.StartObject ? _tape.SplicedAt(_reader.TapeIndex) : null;
+        if (cached?.Fingerprint is { } memo && memo.Use == use)
+        {
+            role = memo.Role;
+            quota = memo.Quota;
+            _chars += memo.Chars;
+            _reader.Skip();
+            return memo.Digest;
+        }
+
+        var before = _chars;
+        var digest = ComputeMessageDigest(out role, out quota);
+        if (cached is not null)
+        {
+            cached.Fingerprint = new FingerprintMemo(use, digest, role, quota, _chars - before, 0);
+        }
+
+        return digest;
+    }
+
+    private ulong ComputeMessageDigest(out MessageRole role, out bool quota)
     {
         role = MessageRole.Other;
         quota = false;
@@ -359,6 +386,28 @@ internal ref struct FingerprintPass
 
     /// <summary>A content value (message content, system, tool_result content): a string is one text block.</summary>
     private ulong ContentDigest(int nesting, out bool quota)
+    {
+        // A user message held for folding reaches the cache as its content array, so that is what is memoized.
+        var cached = nesting == 0 && _reader.TokenType == JsonTokenType.StartArray ? _tape.SplicedAt(_reader.TapeIndex) : null;
+        if (cached?.Fingerprint is { Use: FingerprintUse.TopLevelContent } memo)
+        {
+            quota = memo.Quota;
+            _chars += memo.Chars;
+            _reader.Skip();
+            return memo.Digest;
+        }
+
+        var before = _chars;
+        var digest = ComputeContentDigest(nesting, out quota);
+        if (cached is not null)
+        {
+            cached.Fingerprint = new FingerprintMemo(FingerprintUse.TopLevelContent, digest, MessageRole.Other, quota, _chars - before, 0);
+        }
+
+        return digest;
+    }
+
+    private ulong ComputeContentDigest(int nesting, out bool quota)
     {
         quota = false;
         var hash = new XxHash64(ContentSeed);
@@ -448,6 +497,28 @@ internal ref struct FingerprintPass
     {
         _toolCount = 0;
         _hasTools = _reader.TokenType != JsonTokenType.Null;
+
+        // Claude Code's ~30 KB tools array is the same in every request of a version: digested once.
+        var cached = _reader.TokenType == JsonTokenType.StartArray ? _tape.SplicedAt(_reader.TapeIndex) : null;
+        if (cached?.Fingerprint is { Use: FingerprintUse.Tools } memo)
+        {
+            _toolCount = memo.Count;
+            _chars += memo.Chars;
+            _tools = memo.Digest;
+            _reader.Skip();
+            return;
+        }
+
+        var before = _chars;
+        ComputeTools();
+        if (cached is not null)
+        {
+            cached.Fingerprint = new FingerprintMemo(FingerprintUse.Tools, _tools, MessageRole.Other, false, _chars - before, _toolCount);
+        }
+    }
+
+    private void ComputeTools()
+    {
         var tools = new XxHash64(ToolsSeed);
         if (_reader.TokenType == JsonTokenType.StartArray)
         {

@@ -25,11 +25,16 @@ internal sealed class JsonTape : IDisposable
     private Entry[] _entries;
     private int _count;
 
-    private JsonTape(ReadOnlyMemory<byte> json, Entry[] entries, int count)
+    private TapeSplice[]? _splices;
+    private readonly int _spliceCount;
+
+    private JsonTape(ReadOnlyMemory<byte> json, Entry[] entries, int count, TapeSplice[]? splices = null, int spliceCount = 0)
     {
         _json = json;
         _entries = entries;
         _count = count;
+        _splices = splices;
+        _spliceCount = spliceCount;
     }
 
     /// <summary>The document's root value.</summary>
@@ -59,7 +64,44 @@ internal sealed class JsonTape : IDisposable
     }
 
     /// <summary>A tape from entries a <see cref="JsonTapeRecorder"/> recorded while writing <paramref name="json"/>, which it owns from now on.</summary>
-    internal static JsonTape FromRecording(ReadOnlyMemory<byte> json, Entry[] entries, int count) => new(json, entries, count);
+    internal static JsonTape FromRecording(ReadOnlyMemory<byte> json, Entry[] entries, int count, TapeSplice[]? splices = null, int spliceCount = 0) =>
+        new(json, entries, count, splices, spliceCount);
+
+    /// <summary>
+    /// The reuse-cache value whose entries start at <paramref name="index"/>, if the normalizer copied one there: later
+    /// stages keep what they derive from it on the value (<see cref="CachedValue.Fingerprint"/>) instead of deriving
+    /// it again every turn.
+    /// </summary>
+    internal CachedValue? SplicedAt(int index)
+    {
+        var splices = _splices;
+        if (splices is null)
+        {
+            return null;
+        }
+
+        int low = 0, high = _spliceCount - 1;
+        while (low <= high)
+        {
+            var middle = (low + high) >>> 1;
+            var at = splices[middle].Index;
+            if (at == index)
+            {
+                return splices[middle].Value;
+            }
+
+            if (at < index)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>
     /// Claude Code bodies have one token per ~57 bytes (long texts); tool-heavy bodies more. Guessing low costs one copy
@@ -79,6 +121,12 @@ internal sealed class JsonTape : IDisposable
 
     public void Dispose()
     {
+        if (_splices is not null)
+        {
+            ArrayPool<TapeSplice>.Shared.Return(_splices, clearArray: true);
+            _splices = null;
+        }
+
         var entries = _entries;
         _entries = [];
         if (entries.Length > 0)

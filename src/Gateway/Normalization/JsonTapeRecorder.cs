@@ -25,6 +25,8 @@ internal sealed class JsonTapeRecorder : IDisposable
     private int _count;
     private int _depth;
     private int _deepest;
+    private TapeSplice[]? _splices;
+    private int _spliceCount;
 
     public JsonTapeRecorder(int expectedBytes, int maxDepth = NormalizedMaxDepth)
     {
@@ -42,6 +44,7 @@ internal sealed class JsonTapeRecorder : IDisposable
 
     public void Reset()
     {
+        _spliceCount = 0;
         _count = 0;
         _depth = 0;
         _deepest = 0;
@@ -140,6 +143,12 @@ internal sealed class JsonTapeRecorder : IDisposable
             _entries = JsonTape.GrowEntries(_entries, _count);
         }
 
+        for (var i = 0; i < other._spliceCount; i++)
+        {
+            var splice = other._splices![i];
+            AddSplice(splice with { Index = splice.Index + _count });
+        }
+
         Relocate(other.Entries, _entries.AsSpan(_count, other._count), (int)position, _depth, _count);
         _count += other._count;
     }
@@ -168,6 +177,7 @@ internal sealed class JsonTapeRecorder : IDisposable
             _entries = JsonTape.GrowEntries(_entries, _count);
         }
 
+        AddSplice(new TapeSplice(_count, value));
         Relocate(cached, _entries.AsSpan(_count, cached.Length), (int)position, _depth, _count);
         _count += cached.Length;
         _deepest = Math.Max(_deepest, _depth + value.Deepest);
@@ -265,7 +275,9 @@ internal sealed class JsonTapeRecorder : IDisposable
     /// <summary>Hands the entries to a tape over <paramref name="json"/> (the bytes recorded); the recorder is spent.</summary>
     public JsonTape ToTape(ReadOnlyMemory<byte> json)
     {
-        var tape = JsonTape.FromRecording(json, _entries, _count);
+        var tape = JsonTape.FromRecording(json, _entries, _count, _splices, _spliceCount);
+        _splices = null;
+        _spliceCount = 0;
         _entries = [];
         _count = 0;
         IsValid = false;
@@ -274,6 +286,12 @@ internal sealed class JsonTapeRecorder : IDisposable
 
     public void Dispose()
     {
+        if (_splices is not null)
+        {
+            ArrayPool<TapeSplice>.Shared.Return(_splices, clearArray: true);
+            _splices = null;
+        }
+
         if (_entries.Length > 0)
         {
             JsonTape.ReturnEntries(_entries);
@@ -282,6 +300,23 @@ internal sealed class JsonTapeRecorder : IDisposable
         _entries = [];
         ArrayPool<int>.Shared.Return(_open);
         _open = [];
+    }
+
+    private void AddSplice(TapeSplice splice)
+    {
+        if (_splices is null || _spliceCount == _splices.Length)
+        {
+            var bigger = ArrayPool<TapeSplice>.Shared.Rent(Math.Max(16, _spliceCount * 2));
+            if (_splices is not null)
+            {
+                _splices.AsSpan(0, _spliceCount).CopyTo(bigger);
+                ArrayPool<TapeSplice>.Shared.Return(_splices, clearArray: true);
+            }
+
+            _splices = bigger;
+        }
+
+        _splices[_spliceCount++] = splice;
     }
 
     private void Add(in JsonTape.Entry entry)

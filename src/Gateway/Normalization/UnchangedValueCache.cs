@@ -260,6 +260,12 @@ internal sealed class CachedValue
 
     public bool Evicted { get; set; }
 
+    /// <summary>
+    /// What the fingerprint (stage 2) derived from this value the last time it met it, so it is not hashed again every
+    /// turn. A pure function of the value's bytes and of how it was used (the memo says which), so safe to share.
+    /// </summary>
+    public Conversations.FingerprintMemo? Fingerprint { get; set; }
+
     public static CachedValue Create(ulong key, ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> recorded, int firstIndex)
     {
         var first = recorded[0];
