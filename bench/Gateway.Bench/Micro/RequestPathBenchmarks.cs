@@ -198,6 +198,17 @@ public class RequestPathBenchmarks
         return _translated.WrittenCount;
     }
 
+    [Benchmark(Description = "Whole request path, reuse cache warm (follow-up turn; reference)")]
+    public int WholeRequestPathReused()
+    {
+        using var tape = NormalizeFollowUp();
+        LlamaGateway.Reliability.RequestShapeCheck.Check(tape, ApiRoute.Messages);
+        var choice = Decide(tape);
+        _translated.Clear();
+        AnthropicToOpenAiRequest.Translate(tape, new ChatRequestSettings(choice >= 0 ? choice : null, null), _translated);
+        return _translated.WrittenCount;
+    }
+
     [Benchmark(Description = "Translate request to chat completions (from the tape, reference)")]
     public bool Translate()
     {

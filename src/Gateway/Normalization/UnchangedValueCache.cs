@@ -122,7 +122,7 @@ internal sealed class UnchangedValueCache
     /// </summary>
     public void Add(ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> entries, int firstIndex)
     {
-        if (bytes.Length < MinBytes || entries.IsEmpty || bytes.Length + OverheadBytes + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) > CapacityBytes / 4)
+        if (bytes.Length < MinBytes || entries.IsEmpty || (2L * bytes.Length) + OverheadBytes + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) > CapacityBytes / 4)
         {
             return;
         }
@@ -241,7 +241,8 @@ internal sealed class CachedValue
         Bytes = bytes;
         Entries = entries;
         Deepest = deepest;
-        CostBytes = bytes.Length + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) + UnchangedValueCache.OverheadBytes;
+        // Twice the bytes: the translation memo, made later, is about as long as the value.
+        CostBytes = (2L * bytes.Length) + ((long)entries.Length * Unsafe.SizeOf<JsonTape.Entry>()) + UnchangedValueCache.OverheadBytes;
     }
 
     public ulong Key { get; }
@@ -265,6 +266,12 @@ internal sealed class CachedValue
     /// turn. A pure function of the value's bytes and of how it was used (the memo says which), so safe to share.
     /// </summary>
     public Conversations.FingerprintMemo? Fingerprint { get; set; }
+
+    /// <summary>
+    /// What the translator (stage 4) wrote for this value, so a cached message or tools array is translated once. Like
+    /// <see cref="Fingerprint"/>, a function of the bytes and the use alone (translation errors are never kept).
+    /// </summary>
+    public Translation.TranslationMemo? Translation { get; set; }
 
     public static CachedValue Create(ulong key, ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> recorded, int firstIndex)
     {

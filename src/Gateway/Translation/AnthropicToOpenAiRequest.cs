@@ -120,7 +120,7 @@ internal static class AnthropicToOpenAiRequest
         var index = 0;
         foreach (var message in messages.EnumerateArray())
         {
-            WriteMessage(message, index, writer);
+            Reusing(message, TranslationUse.Message, writer, (message, index), static (m, w) => WriteMessage(m.message, m.index, w));
             index++;
         }
 
@@ -128,7 +128,7 @@ internal static class AnthropicToOpenAiRequest
 
         if (root.TryGetProperty("tools"u8, out var tools))
         {
-            WriteTools(tools, writer);
+            Reusing(tools, TranslationUse.Tools, writer, tools, static (t, w) => WriteTools(t, w));
         }
 
         if (root.TryGetProperty("tool_choice"u8, out var toolChoice) && toolChoice.ValueKind != JsonValueKind.Null)
@@ -164,6 +164,31 @@ internal static class AnthropicToOpenAiRequest
 
         writer.WriteBoolean("cache_prompt"u8, true);
         writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="value"/> with <paramref name="write"/>, or, when the normalizer copied it from the reuse
+    /// cache and an earlier request translated it for the same use, writes what that request wrote. The output of each
+    /// use depends on the value's bytes alone (paths only name errors, and a failed translation keeps no memo), so
+    /// Claude Code's tools array and a conversation's earlier turns are translated once, not every turn.
+    /// </summary>
+    private static void Reusing<TState>(JsonTapeValue value, TranslationUse use, RawJsonWriter writer, TState state, Action<TState, RawJsonWriter> write)
+    {
+        if (writer.Capturing || value.Spliced is not { } cached)
+        {
+            write(state, writer);
+            return;
+        }
+
+        if (cached.Translation is { } memo && memo.Use == use && memo.Compact == writer.SourceIsCompact)
+        {
+            writer.WriteCaptured(memo.Bytes);
+            return;
+        }
+
+        writer.BeginCapture();
+        write(state, writer);
+        cached.Translation = new TranslationMemo(use, writer.SourceIsCompact, writer.EndCapture());
     }
 
     private static void WriteTopLevelSystem(JsonTapeValue system, RawJsonWriter writer)
@@ -202,7 +227,8 @@ internal static class AnthropicToOpenAiRequest
 
         if (role.ValueEquals("user"u8))
         {
-            WriteUserMessage(content, path, writer);
+            // A user message held back for folding reaches the reuse cache as its content: reused at that level.
+            Reusing(content, TranslationUse.UserContent, writer, (content, path), static (c, w) => WriteUserMessage(c.content, c.path, w));
         }
         else if (role.ValueEquals("assistant"u8))
         {

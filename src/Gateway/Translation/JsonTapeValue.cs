@@ -31,6 +31,9 @@ internal readonly struct JsonTapeValue
         _ => JsonValueKind.Undefined,
     };
 
+    /// <summary>The reuse-cache value the normalizer copied here, if it did (see <see cref="JsonTape.SplicedAt"/>).</summary>
+    public CachedValue? Spliced => _tape.SplicedAt(_index);
+
     /// <summary>The value as written (strings with quotes, containers whole).</summary>
     public ReadOnlySpan<byte> Raw => _tape.RawAt(_index);
 

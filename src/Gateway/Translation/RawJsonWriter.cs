@@ -16,8 +16,66 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
 
     private static readonly SearchValues<byte> QuoteOrBackslash = SearchValues.Create("\"\\"u8);
 
+    private IBufferWriter<byte> _output = output;
     private bool _needsComma;
     private bool _inString;
+    private ArrayBufferWriter<byte>? _capture;
+    private IBufferWriter<byte>? _outsideCapture;
+    private bool _commaBeforeCapture;
+
+    /// <summary>Whether containers are copied as written (the source has no whitespace between tokens).</summary>
+    public bool SourceIsCompact => sourceIsCompact;
+
+    /// <summary>Whether <see cref="BeginCapture"/> is in effect (captures do not nest).</summary>
+    public bool Capturing => _outsideCapture is not null;
+
+    /// <summary>
+    /// From here to <see cref="EndCapture"/>, what is written is also kept, as if written at the start of a list: so
+    /// that <see cref="WriteCaptured"/> can write the same run of values elsewhere, with a comma before it if needed there.
+    /// </summary>
+    public void BeginCapture()
+    {
+        if (_inString || Capturing)
+        {
+            throw new InvalidOperationException("A capture starts between values, and captures do not nest.");
+        }
+
+        _capture ??= new ArrayBufferWriter<byte>();
+        _capture.Clear();
+        _outsideCapture = _output;
+        _output = _capture;
+        _commaBeforeCapture = _needsComma;
+        _needsComma = false;
+    }
+
+    /// <summary>Ends the capture: writes what it kept to the real output and returns those bytes.</summary>
+    public byte[] EndCapture()
+    {
+        if (_outsideCapture is null || _inString)
+        {
+            throw new InvalidOperationException("No capture to end, or a string is still open.");
+        }
+
+        var captured = _capture!.WrittenSpan.ToArray();
+        _output = _outsideCapture;
+        _outsideCapture = null;
+        _needsComma = _commaBeforeCapture;
+        WriteCaptured(captured);
+        return captured;
+    }
+
+    /// <summary>A run of values an earlier capture kept, written where the writer is now.</summary>
+    public void WriteCaptured(ReadOnlySpan<byte> captured)
+    {
+        if (captured.IsEmpty)
+        {
+            return;
+        }
+
+        Separator();
+        Put(captured);
+        _needsComma = true;
+    }
 
     public void WriteStartObject() => Open((byte)'{');
 
@@ -29,7 +87,7 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
 
     public void WritePropertyName(ReadOnlySpan<byte> asciiName)
     {
-        var span = output.GetSpan(asciiName.Length + 4);
+        var span = _output.GetSpan(asciiName.Length + 4);
         var at = 0;
         if (_needsComma)
         {
@@ -41,7 +99,7 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
         at += asciiName.Length;
         span[at++] = (byte)'"';
         span[at++] = (byte)':';
-        output.Advance(at);
+        _output.Advance(at);
         _needsComma = false;
     }
 
@@ -83,9 +141,9 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
     {
         WritePropertyName(asciiName);
         Separator();
-        var span = output.GetSpan(20);
+        var span = _output.GetSpan(20);
         Utf8Formatter.TryFormat(value, span, out var written);
-        output.Advance(written);
+        _output.Advance(written);
         _needsComma = true;
     }
 
@@ -123,15 +181,15 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
     private void Open(byte bracket)
     {
         Separator();
-        output.GetSpan(1)[0] = bracket;
-        output.Advance(1);
+        _output.GetSpan(1)[0] = bracket;
+        _output.Advance(1);
         _needsComma = false;
     }
 
     private void Close(byte bracket)
     {
-        output.GetSpan(1)[0] = bracket;
-        output.Advance(1);
+        _output.GetSpan(1)[0] = bracket;
+        _output.Advance(1);
         _needsComma = true;
     }
 
@@ -182,8 +240,8 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
             return;
         }
 
-        bytes.CopyTo(output.GetSpan(bytes.Length));
-        output.Advance(bytes.Length);
+        bytes.CopyTo(_output.GetSpan(bytes.Length));
+        _output.Advance(bytes.Length);
     }
 
     private void WriteEscaped(ReadOnlySpan<byte> text)
@@ -198,7 +256,7 @@ internal sealed class RawJsonWriter(IBufferWriter<byte> output, bool sourceIsCom
             }
 
             Put(text[..at]);
-            output.Advance(JsonStringEscape.Write(text[at], output.GetSpan(JsonStringEscape.MaxLength)));
+            _output.Advance(JsonStringEscape.Write(text[at], _output.GetSpan(JsonStringEscape.MaxLength)));
             text = text[(at + 1)..];
         }
     }
