@@ -19,7 +19,7 @@ internal sealed class NormalizationOptions
     /// Memory for large values (1 KB and up) that requests repeat unchanged, such as earlier messages and the tools
     /// array, so they are compared instead of scanned again; 0 turns the reuse off. Read at start-up.
     /// </summary>
-    public int ReuseCacheMegabytes { get; set; } = 64;
+    public int ReuseCacheMegabytes { get; set; } = 128;
 
     internal BillingHeaderMode ParsedBillingHeader => Enum.TryParse<BillingHeaderMode>(BillingHeader, ignoreCase: true, out var mode) ? mode : BillingHeaderMode.Replace;
 }

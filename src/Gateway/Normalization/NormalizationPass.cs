@@ -787,9 +787,11 @@ internal ref struct NormalizationPass
     }
 
     /// <summary>
-    /// Containers this near the root are looked up in, and added to, <see cref="UnchangedValueCache"/>: the tools
-    /// array (depth 1), messages and tools (2), a message's content (3), its blocks (4), a tool result's content (5).
-    /// Deeper ones are copied in the scan; looking up each small schema node would cost more than it saves.
+    /// Containers copied unchanged this near the root are looked up in, and offered to, <see cref="UnchangedValueCache"/>:
+    /// the tools array (depth 1), a message (2), a held user message's content (3), a block written after reminders (4).
+    /// Only that outermost container: its children are copied in the scan and never cached on their own, or every
+    /// byte would be kept twice or three times (message, content, block) and a busy gateway's working set would not
+    /// fit. What changes from turn to turn is whole messages, so the outermost level is where the reuse is.
     /// </summary>
     private const int MaxCachedDepth = 5;
 
@@ -816,8 +818,8 @@ internal ref struct NormalizationPass
     }
 
     /// <summary>
-    /// The container at the reader, from the cache when it holds these bytes; otherwise copied (its children through
-    /// here as well) and, when large and written exactly as read, remembered with its tape entries.
+    /// The container at the reader, from the cache when it holds these bytes; otherwise copied and, when large and
+    /// written exactly as read, offered to the cache with its tape entries.
     /// </summary>
     private void CopyContainerCached(UnchangedValueCache cache)
     {
@@ -835,24 +837,12 @@ internal ref struct NormalizationPass
         var first = tape is { IsValid: true } ? tape.Count : -1;
         var depth = _reader.CurrentDepth;
         CopyToken();
-        while (true)
+        do
         {
             Next();
-            if (_reader.CurrentDepth == depth)
-            {
-                CopyToken();
-                break;
-            }
-
-            if (_reader.CurrentDepth <= MaxCachedDepth && _reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-            {
-                CopyContainerCached(cache);
-            }
-            else
-            {
-                CopyToken();
-            }
+            CopyToken();
         }
+        while (_reader.CurrentDepth > depth);
 
         var length = (int)_reader.TokenStartIndex + 1 - start;
         if (length < UnchangedValueCache.MinBytes)
