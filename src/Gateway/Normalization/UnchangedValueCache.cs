@@ -25,8 +25,11 @@ internal sealed class UnchangedValueCache
     /// <summary>How many leading bytes pick the bucket; a lookup compares the candidates in full.</summary>
     private const int KeyBytes = 64;
 
-    /// <summary>Values that share their first <see cref="KeyBytes"/> bytes (one tool list, edited) kept side by side.</summary>
-    private const int MaxPerBucket = 8;
+    /// <summary>
+    /// Values that share their first <see cref="KeyBytes"/> bytes kept side by side, sorted, so a lookup compares
+    /// against about log2 of them: every conversation's first user message opens with the same reminder text.
+    /// </summary>
+    public const int DefaultMaxPerBucket = 1024;
 
     /// <summary>Bookkeeping per value beyond its bytes and entries: the object, its arrays' headers, the queue slot.</summary>
     internal const int OverheadBytes = 160;
@@ -46,13 +49,19 @@ internal sealed class UnchangedValueCache
     private readonly Queue<CachedValue> _age = new();
     private readonly Lock _gate = new();
     private long _sizeBytes;
+    private int _live;
+    private long _sequence;
     private long _hits;
     private long _misses;
 
-    public UnchangedValueCache(long capacityBytes)
+    private readonly int _maxPerBucket;
+
+    public UnchangedValueCache(long capacityBytes, int maxPerBucket = DefaultMaxPerBucket)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacityBytes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxPerBucket);
         CapacityBytes = capacityBytes;
+        _maxPerBucket = maxPerBucket;
     }
 
     public long CapacityBytes { get; }
@@ -60,7 +69,19 @@ internal sealed class UnchangedValueCache
     /// <summary>Memory held now (bytes, tape entries and bookkeeping), at most <see cref="CapacityBytes"/>.</summary>
     public long SizeBytes => Volatile.Read(ref _sizeBytes);
 
-    public int Count => _buckets.Values.Sum(bucket => bucket.Length);
+    public int Count => Volatile.Read(ref _live);
+
+    /// <summary>Values waiting in the eviction queue, dropped ones included (for tests: it stays near <see cref="Count"/>).</summary>
+    internal int QueueLength
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _age.Count;
+            }
+        }
+    }
 
     public long Hits => Volatile.Read(ref _hits);
 
@@ -79,22 +100,62 @@ internal sealed class UnchangedValueCache
             return null;
         }
 
-        foreach (var value in bucket)
+        var at = Predecessor(bucket, rest);
+        if (at < 0)
         {
-            if (value.Bytes.Length <= rest.Length && rest[..value.Bytes.Length].SequenceEqual(value.Bytes))
-            {
-                // Written only when it changes: every request reads the tools array's entry, on every core, and a
-                // store on each would bounce its cache line between them.
-                if (!value.Referenced)
-                {
-                    value.Referenced = true;
-                }
+            return null;
+        }
 
-                return value;
+        var value = bucket[at];
+        if (value.Bytes.Length > rest.Length || !rest[..value.Bytes.Length].SequenceEqual(value.Bytes))
+        {
+            return null;
+        }
+
+        // Written only when it changes: every request reads the tools array's entry, on every core, and a store on
+        // each would bounce its cache line between them.
+        if (!value.Referenced)
+        {
+            value.Referenced = true;
+        }
+
+        return value;
+    }
+
+    /// <summary>
+    /// Index of the greatest value in <paramref name="bucket"/> (sorted by bytes) that is not above
+    /// <paramref name="rest"/>, or -1. No cached value is a prefix of another (each is a whole JSON value, which ends
+    /// where its bytes say), so if any cached value starts <paramref name="rest"/>, it is that one: anything sorting
+    /// between it and <paramref name="rest"/> would have to start with it too. A bucket can hold many values that
+    /// agree for kilobytes (every conversation's first message opens with the same CLAUDE.md reminder), and this
+    /// compares against a handful of them, not all.
+    /// </summary>
+    private static int Predecessor(CachedValue[] bucket, ReadOnlySpan<byte> rest)
+    {
+        int low = 0, high = bucket.Length - 1, found = -1;
+        while (low <= high)
+        {
+            var middle = (low + high) >>> 1;
+            if (Compare(bucket[middle].Bytes, rest) <= 0)
+            {
+                found = middle;
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
             }
         }
 
-        return null;
+        return found;
+    }
+
+    /// <summary>Orders a cached value against the body from a value's start: equal when the value starts it.</summary>
+    private static int Compare(ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest)
+    {
+        var common = Math.Min(value.Length, rest.Length);
+        var order = value[..common].SequenceCompareTo(rest[..common]);
+        return order != 0 ? order : value.Length <= rest.Length ? 0 : 1;
     }
 
     /// <summary>
@@ -139,46 +200,92 @@ internal sealed class UnchangedValueCache
         }
 
         Volatile.Write(ref seen, 0);
-        if (_buckets.TryGetValue(key, out var existing))
+        if (_buckets.TryGetValue(key, out var existing) && Predecessor(existing, bytes) is >= 0 and var known && Compare(existing[known].Bytes, bytes) == 0)
         {
-            foreach (var value in existing)
-            {
-                if (value.Bytes.AsSpan().SequenceEqual(bytes))
-                {
-                    return;
-                }
-            }
+            return;
         }
 
         var added = CachedValue.Create(key, bytes, entries, firstIndex);
         lock (_gate)
         {
             var bucket = _buckets.TryGetValue(key, out var current) ? current : [];
+            var at = Predecessor(bucket, bytes);
+            if (at >= 0 && Compare(bucket[at].Bytes, bytes) == 0)
+            {
+                return;
+            }
+
+            // A bucket shares its first bytes; past its limit its least recently added value goes (and its cost).
+            var evict = bucket.Length >= _maxPerBucket ? Oldest(bucket) : null;
+            var next = new CachedValue[bucket.Length + 1 - (evict is null ? 0 : 1)];
+            var written = 0;
+            var placed = false;
             foreach (var value in bucket)
             {
-                if (value.Bytes.AsSpan().SequenceEqual(bytes))
+                if (ReferenceEquals(value, evict))
                 {
-                    return;
+                    continue;
                 }
+
+                if (!placed && Compare(value.Bytes, bytes) > 0)
+                {
+                    next[written++] = added;
+                    placed = true;
+                }
+
+                next[written++] = value;
             }
 
-            // The oldest of a full bucket goes, to the queue as well as the bucket (its cost with it).
-            var keep = bucket.Length < MaxPerBucket ? bucket : bucket[1..];
-            if (keep.Length < bucket.Length)
+            if (!placed)
             {
-                bucket[0].Evicted = true;
-                _sizeBytes -= bucket[0].CostBytes;
+                next[written] = added;
             }
 
-            _buckets[key] = [.. keep, added];
+            if (evict is not null)
+            {
+                evict.Evicted = true;
+                _sizeBytes -= evict.CostBytes;
+                _live--;
+            }
+
+            _buckets[key] = next;
             _age.Enqueue(added);
             _sizeBytes += added.CostBytes;
+            _live++;
+            _sequence++;
+            added.Sequence = _sequence;
             EvictOverCapacity();
         }
     }
 
+    private static CachedValue Oldest(CachedValue[] bucket)
+    {
+        var oldest = bucket[0];
+        foreach (var value in bucket)
+        {
+            if (value.Sequence < oldest.Sequence)
+            {
+                oldest = value;
+            }
+        }
+
+        return oldest;
+    }
+
     private void EvictOverCapacity()
     {
+        // Values a full bucket dropped wait in the queue until they reach its front; a queue that is mostly such
+        // values (the cache below capacity, so no sweep runs) is rebuilt, or it would grow with every addition.
+        if (_age.Count > (2 * _live) + 64)
+        {
+            var liveOnly = _age.Where(value => !value.Evicted).ToArray();
+            _age.Clear();
+            foreach (var value in liveOnly)
+            {
+                _age.Enqueue(value);
+            }
+        }
+
         while (_sizeBytes > CapacityBytes && _age.TryDequeue(out var oldest))
         {
             if (oldest.Evicted)
@@ -204,6 +311,7 @@ internal sealed class UnchangedValueCache
     {
         value.Evicted = true;
         _sizeBytes -= value.CostBytes;
+        _live--;
         if (_buckets.TryGetValue(value.Key, out var bucket))
         {
             var rest = Array.FindAll(bucket, v => !ReferenceEquals(v, value));
@@ -260,6 +368,9 @@ internal sealed class CachedValue
     public bool Referenced { get; set; }
 
     public bool Evicted { get; set; }
+
+    /// <summary>Order of addition, for choosing which value a full bucket drops.</summary>
+    public long Sequence { get; set; }
 
     /// <summary>
     /// What the fingerprint (stage 2) derived from this value the last time it met it, so it is not hashed again every

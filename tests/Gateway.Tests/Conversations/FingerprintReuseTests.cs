@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using LlamaGateway.Conversations;
 using LlamaGateway.Normalization;
@@ -11,17 +10,7 @@ namespace LlamaGateway.Tests.Conversations;
 /// <summary>The fingerprint's memos on reuse-cache values (<see cref="CachedValue.Fingerprint"/>) change no fingerprint.</summary>
 public sealed class FingerprintReuseTests
 {
-    public static TheoryData<string, bool> Bodies()
-    {
-        var data = new TheoryData<string, bool>();
-        foreach (var name in Fixtures.RecordedRequestNames)
-        {
-            data.Add(name, true);
-            data.Add(name, false);
-        }
-
-        return data;
-    }
+    public static TheoryData<string, bool> Bodies() => Fixtures.RecordedRequestsWithFold();
 
     [Theory]
     [MemberData(nameof(Bodies))]
@@ -73,12 +62,7 @@ public sealed class FingerprintReuseTests
 
     private static ConversationFingerprint Fingerprint(byte[] body, UnchangedValueCache? cache, bool fold, ApiRoute route = ApiRoute.Messages)
     {
-        var output = new ArrayBufferWriter<byte>();
-        using var recorder = new JsonTapeRecorder(body.Length);
-        var outcome = RequestNormalizer.Normalize(body, route, NormalizerRun.Replace(fold) with { ReuseCache = cache }, output, recorder);
-        Assert.True(outcome.Success, outcome.Error);
-        Assert.True(recorder.IsValid);
-        using var tape = recorder.ToTape(output.WrittenSpan.ToArray());
+        using var tape = RecordedTape.NormalizeToTape(body, route, NormalizerRun.Replace(fold) with { ReuseCache = cache });
         return ConversationFingerprinter.Compute(tape, route) ?? throw new InvalidOperationException("no fingerprint");
     }
 

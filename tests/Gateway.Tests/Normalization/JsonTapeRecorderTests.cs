@@ -7,17 +7,7 @@ namespace LlamaGateway.Tests.Normalization;
 
 public sealed class JsonTapeRecorderTests
 {
-    public static TheoryData<string, bool> RecordedBodies()
-    {
-        var data = new TheoryData<string, bool>();
-        foreach (var name in Fixtures.RecordedRequestNames)
-        {
-            data.Add(name, true);
-            data.Add(name, false);
-        }
-
-        return data;
-    }
+    public static TheoryData<string, bool> RecordedBodies() => Fixtures.RecordedRequestsWithFold();
 
     [Theory]
     [MemberData(nameof(RecordedBodies))]

@@ -28,6 +28,20 @@ internal static class RecordedTape
         return (outcome, normalized, true);
     }
 
+    /// <summary>Normalizes as the gateway does and returns the recorded tape over the output (the caller disposes it).</summary>
+    public static JsonTape NormalizeToTape(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        using var recorder = new JsonTapeRecorder(body.Length);
+        var outcome = RequestNormalizer.Normalize(body, route, settings, output, recorder);
+        Assert.True(outcome.Success, outcome.Error);
+        Assert.True(recorder.IsValid, "the recording must follow the normalizer");
+        var normalized = output.WrittenSpan.ToArray();
+        var tape = recorder.ToTape(normalized);
+        AssertEqual(normalized, tape);
+        return tape;
+    }
+
     public static void AssertEqual(byte[] json, JsonTape recorded)
     {
         using var parsed = JsonTape.Parse(json, RequestNormalizer.MaxDepth + 8);

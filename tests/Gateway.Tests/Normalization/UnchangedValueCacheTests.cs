@@ -156,6 +156,49 @@ public sealed class UnchangedValueCacheTests
     }
 
     [Fact]
+    public void Find_ManyValuesSharingALongPrefix_EachFoundAfterItsSecondOffer()
+    {
+        // Every conversation's first user message opens with the same reminder text for kilobytes and differs only at
+        // its end: hundreds of values in one bucket, each still found by its own bytes.
+        var cache = new UnchangedValueCache(Capacity);
+        var values = Enumerable.Range(0, 300).Select(i => SharedPrefixValue(i)).ToArray();
+        foreach (var value in values)
+        {
+            Add(cache, value);
+        }
+
+        Assert.Equal(values.Length, cache.Count);
+        foreach (var value in values)
+        {
+            var found = cache.Find(value, 0);
+            Assert.NotNull(found);
+            Assert.Equal(value, found.Bytes);
+        }
+
+        Assert.Null(cache.Find(SharedPrefixValue(300), 0));
+    }
+
+    [Fact]
+    public void Add_FullBucketKeepsReplacingValues_QueueStaysNearTheLiveCount()
+    {
+        // More values sharing their first bytes than a bucket holds, sent round and round (as 64 clients' first
+        // messages are): the bucket replaces its oldest, and the eviction queue must not keep every replaced one.
+        var cache = new UnchangedValueCache(Capacity, maxPerBucket: 8);
+        var values = Enumerable.Range(0, 20).Select(i => SharedPrefixValue(i, pad: 1000)).ToArray();
+        for (var lap = 0; lap < 200; lap++)
+        {
+            foreach (var value in values)
+            {
+                Add(cache, value);
+            }
+        }
+
+        Assert.Equal(8, cache.Count);
+        Assert.True(cache.QueueLength <= (2 * cache.Count) + 64, $"queue {cache.QueueLength} for {cache.Count} values");
+        Assert.True(cache.SizeBytes <= cache.CapacityBytes);
+    }
+
+    [Fact]
     public void Find_BodyShorterThanCachedValue_NoHit()
     {
         var cache = new UnchangedValueCache(Capacity);
@@ -184,6 +227,9 @@ public sealed class UnchangedValueCacheTests
 
     private static string ToolsBody(string last) =>
         $$"""{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"name":"a","description":"{{new string('x', 1200)}}"},{"name":"b","description":"{{last}}"}]}""";
+
+    private static byte[] SharedPrefixValue(int i, int pad = 1500) =>
+        Encoding.UTF8.GetBytes($$"""[{"type":"text","text":"{{new string('r', pad)}} client {{i}}"}]""");
 
     private static byte[] Value(int i) => Encoding.UTF8.GetBytes($$"""[{{i}},"{{new string((char)('a' + (i % 26)), 4000)}}",{{i}}]""");
 
@@ -215,15 +261,8 @@ public sealed class UnchangedValueCacheTests
 
     private static byte[] NormalizeWith(byte[] body, UnchangedValueCache cache)
     {
-        var output = new ArrayBufferWriter<byte>();
-        using var recorder = new JsonTapeRecorder(body.Length);
-        var outcome = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace() with { ReuseCache = cache }, output, recorder);
-        Assert.True(outcome.Success, outcome.Error);
-        var normalized = output.WrittenSpan.ToArray();
-        Assert.True(recorder.IsValid);
-        using var tape = recorder.ToTape(normalized);
-        RecordedTape.AssertEqual(normalized, tape);
-        return normalized;
+        using var tape = RecordedTape.NormalizeToTape(body, ApiRoute.Messages, NormalizerRun.Replace() with { ReuseCache = cache });
+        return tape.Json.ToArray();
     }
 
     private static byte[] NormalizeWithoutCache(byte[] body)

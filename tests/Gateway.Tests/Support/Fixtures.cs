@@ -13,6 +13,19 @@ internal static class Fixtures
             .Select(Path.GetFileNameWithoutExtension)
             .Order()!;
 
+    /// <summary>Every recorded request, with system-message folding on and off.</summary>
+    public static Xunit.TheoryData<string, bool> RecordedRequestsWithFold()
+    {
+        var data = new Xunit.TheoryData<string, bool>();
+        foreach (var name in RecordedRequestNames)
+        {
+            data.Add(name, true);
+            data.Add(name, false);
+        }
+
+        return data;
+    }
+
     /// <summary>The recorded request body, as the UTF-8 JSON Claude Code sent.</summary>
     public static byte[] RecordedBody(string name)
     {

@@ -13,17 +13,7 @@ public sealed class TranslationReuseTests
 {
     private static readonly ChatRequestSettings Pinned = new(IdSlot: 1, MaxOutputTokens: 4096);
 
-    public static TheoryData<string, bool> Bodies()
-    {
-        var data = new TheoryData<string, bool>();
-        foreach (var name in Fixtures.RecordedRequestNames)
-        {
-            data.Add(name, true);
-            data.Add(name, false);
-        }
-
-        return data;
-    }
+    public static TheoryData<string, bool> Bodies() => Fixtures.RecordedRequestsWithFold();
 
     [Theory]
     [MemberData(nameof(Bodies))]
@@ -102,12 +92,7 @@ public sealed class TranslationReuseTests
 
     private static (byte[] Bytes, bool ToolsMemoized) Translated(byte[] body, UnchangedValueCache? cache, bool fold)
     {
-        var normalized = new ArrayBufferWriter<byte>();
-        using var recorder = new JsonTapeRecorder(body.Length);
-        var outcome = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace(fold) with { ReuseCache = cache }, normalized, recorder);
-        Assert.True(outcome.Success, outcome.Error);
-        Assert.True(recorder.IsValid);
-        using var tape = recorder.ToTape(normalized.WrittenSpan.ToArray());
+        using var tape = RecordedTape.NormalizeToTape(body, ApiRoute.Messages, NormalizerRun.Replace(fold) with { ReuseCache = cache });
         var output = new ArrayBufferWriter<byte>();
         var translated = AnthropicToOpenAiRequest.Translate(tape, Pinned, output);
         Assert.True(translated.Success, translated.Error);
