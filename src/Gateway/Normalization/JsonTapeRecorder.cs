@@ -138,10 +138,7 @@ internal sealed class JsonTapeRecorder : IDisposable
         }
 
         _deepest = Math.Max(_deepest, _depth + other._deepest);
-        while (_entries.Length - _count < other._count)
-        {
-            _entries = JsonTape.GrowEntries(_entries, _count);
-        }
+        EnsureRoom(other._count);
 
         for (var i = 0; i < other._spliceCount; i++)
         {
@@ -172,10 +169,7 @@ internal sealed class JsonTapeRecorder : IDisposable
         }
 
         var cached = value.Entries;
-        while (_entries.Length - _count < cached.Length)
-        {
-            _entries = JsonTape.GrowEntries(_entries, _count);
-        }
+        EnsureRoom(cached.Length);
 
         AddSplice(new TapeSplice(_count, value));
         Relocate(cached, _entries.AsSpan(_count, cached.Length), (int)position, _depth, _count);
@@ -300,6 +294,14 @@ internal sealed class JsonTapeRecorder : IDisposable
         _entries = [];
         ArrayPool<int>.Shared.Return(_open);
         _open = [];
+    }
+
+    private void EnsureRoom(int entries)
+    {
+        while (_entries.Length - _count < entries)
+        {
+            _entries = JsonTape.GrowEntries(_entries, _count);
+        }
     }
 
     private void AddSplice(TapeSplice splice)

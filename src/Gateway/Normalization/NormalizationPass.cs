@@ -804,6 +804,12 @@ internal ref struct NormalizationPass
             return;
         }
 
+        CopyScanned();
+    }
+
+    /// <summary>The value at the reader, token by token.</summary>
+    private void CopyScanned()
+    {
         var depth = _reader.CurrentDepth;
         CopyToken();
         if (_reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
@@ -835,14 +841,7 @@ internal ref struct NormalizationPass
 
         var tape = _out.Tape;
         var first = tape is { IsValid: true } ? tape.Count : -1;
-        var depth = _reader.CurrentDepth;
-        CopyToken();
-        do
-        {
-            Next();
-            CopyToken();
-        }
-        while (_reader.CurrentDepth > depth);
+        CopyScanned();
 
         var length = (int)_reader.TokenStartIndex + 1 - start;
         if (length < UnchangedValueCache.MinBytes)

@@ -100,17 +100,13 @@ internal sealed class UnchangedValueCache
             return null;
         }
 
-        var at = Predecessor(bucket, rest);
-        if (at < 0)
+        var at = Predecessor(bucket, rest, out var starts);
+        if (!starts)
         {
             return null;
         }
 
         var value = bucket[at];
-        if (value.Bytes.Length > rest.Length || !rest[..value.Bytes.Length].SequenceEqual(value.Bytes))
-        {
-            return null;
-        }
 
         // Written only when it changes: every request reads the tools array's entry, on every core, and a store on
         // each would bounce its cache line between them.
@@ -124,21 +120,24 @@ internal sealed class UnchangedValueCache
 
     /// <summary>
     /// Index of the greatest value in <paramref name="bucket"/> (sorted by bytes) that is not above
-    /// <paramref name="rest"/>, or -1. No cached value is a prefix of another (each is a whole JSON value, which ends
+    /// <paramref name="rest"/>, or -1, and whether that value starts <paramref name="rest"/>. No cached value is a prefix of another (each is a whole JSON value, which ends
     /// where its bytes say), so if any cached value starts <paramref name="rest"/>, it is that one: anything sorting
     /// between it and <paramref name="rest"/> would have to start with it too. A bucket can hold many values that
     /// agree for kilobytes (every conversation's first message opens with the same CLAUDE.md reminder), and this
     /// compares against a handful of them, not all.
     /// </summary>
-    private static int Predecessor(CachedValue[] bucket, ReadOnlySpan<byte> rest)
+    private static int Predecessor(CachedValue[] bucket, ReadOnlySpan<byte> rest, out bool starts)
     {
         int low = 0, high = bucket.Length - 1, found = -1;
+        starts = false;
         while (low <= high)
         {
             var middle = (low + high) >>> 1;
-            if (Compare(bucket[middle].Bytes, rest) <= 0)
+            var order = Compare(bucket[middle].Bytes, rest);
+            if (order <= 0)
             {
                 found = middle;
+                starts = order == 0;
                 low = middle + 1;
             }
             else
@@ -200,55 +199,31 @@ internal sealed class UnchangedValueCache
         }
 
         Volatile.Write(ref seen, 0);
-        if (_buckets.TryGetValue(key, out var existing) && Predecessor(existing, bytes) is >= 0 and var known && Compare(existing[known].Bytes, bytes) == 0)
-        {
-            return;
-        }
-
         var added = CachedValue.Create(key, bytes, entries, firstIndex);
         lock (_gate)
         {
             var bucket = _buckets.TryGetValue(key, out var current) ? current : [];
-            var at = Predecessor(bucket, bytes);
-            if (at >= 0 && Compare(bucket[at].Bytes, bytes) == 0)
+            var before = Predecessor(bucket, bytes, out var known);
+            if (known)
             {
                 return;
             }
 
             // A bucket shares its first bytes; past its limit its least recently added value goes (and its cost).
-            var evict = bucket.Length >= _maxPerBucket ? Oldest(bucket) : null;
-            var next = new CachedValue[bucket.Length + 1 - (evict is null ? 0 : 1)];
-            var written = 0;
-            var placed = false;
-            foreach (var value in bucket)
+            var evict = bucket.Length >= _maxPerBucket ? Oldest(bucket) : -1;
+            var next = new List<CachedValue>(bucket.Length + 1);
+            next.AddRange(bucket);
+            next.Insert(before + 1, added);
+            if (evict >= 0)
             {
-                if (ReferenceEquals(value, evict))
-                {
-                    continue;
-                }
-
-                if (!placed && Compare(value.Bytes, bytes) > 0)
-                {
-                    next[written++] = added;
-                    placed = true;
-                }
-
-                next[written++] = value;
-            }
-
-            if (!placed)
-            {
-                next[written] = added;
-            }
-
-            if (evict is not null)
-            {
-                evict.Evicted = true;
-                _sizeBytes -= evict.CostBytes;
+                var dropped = bucket[evict];
+                dropped.Evicted = true;
+                _sizeBytes -= dropped.CostBytes;
                 _live--;
+                next.RemoveAt(evict <= before ? evict : evict + 1);
             }
 
-            _buckets[key] = next;
+            _buckets[key] = [.. next];
             _age.Enqueue(added);
             _sizeBytes += added.CostBytes;
             _live++;
@@ -258,14 +233,14 @@ internal sealed class UnchangedValueCache
         }
     }
 
-    private static CachedValue Oldest(CachedValue[] bucket)
+    private static int Oldest(CachedValue[] bucket)
     {
-        var oldest = bucket[0];
-        foreach (var value in bucket)
+        var oldest = 0;
+        for (var i = 1; i < bucket.Length; i++)
         {
-            if (value.Sequence < oldest.Sequence)
+            if (bucket[i].Sequence < bucket[oldest].Sequence)
             {
-                oldest = value;
+                oldest = i;
             }
         }
 
@@ -386,21 +361,17 @@ internal sealed class CachedValue
 
     public static CachedValue Create(ulong key, ReadOnlySpan<byte> bytes, ReadOnlySpan<JsonTape.Entry> recorded, int firstIndex)
     {
+        // The inverse of writing it back (JsonTapeRecorder.AppendCached): moved to position, depth and index zero.
         var first = recorded[0];
         var entries = new JsonTape.Entry[recorded.Length];
+        JsonTapeRecorder.Relocate(recorded, entries, -first.Start, -first.Depth, -firstIndex);
         var deepest = 0;
-        for (var i = 0; i < recorded.Length; i++)
+        foreach (var entry in entries)
         {
-            var entry = recorded[i];
-            entry.Start -= first.Start;
-            entry.Depth -= first.Depth;
             if (entry.Type is System.Text.Json.JsonTokenType.StartObject or System.Text.Json.JsonTokenType.StartArray)
             {
-                entry.Aux -= firstIndex;
                 deepest = Math.Max(deepest, entry.Depth + 1);
             }
-
-            entries[i] = entry;
         }
 
         return new CachedValue(key, bytes.ToArray(), entries, deepest);
