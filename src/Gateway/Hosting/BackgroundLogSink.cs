@@ -15,6 +15,7 @@ namespace LlamaGateway.Hosting;
 internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
 {
     private readonly ILogEventSink _inner;
+    private readonly BufferedTextSink? _buffered;
     private readonly Channel<LogEvent> _queue;
     private readonly Task _pump;
     private readonly object _inlineGate = new();
@@ -22,6 +23,7 @@ internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
     public BackgroundLogSink(ILogEventSink inner, int capacity)
     {
         _inner = inner;
+        _buffered = inner as BufferedTextSink;
         _queue = Channel.CreateBounded<LogEvent>(new BoundedChannelOptions(capacity)
         {
             SingleReader = true,
@@ -41,7 +43,7 @@ internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
         lock (_inlineGate)
         {
             _inner.Emit(logEvent);
-            (_inner as BufferedTextSink)?.Flush();
+            _buffered?.Flush();
         }
     }
 
@@ -72,13 +74,13 @@ internal sealed class BackgroundLogSink : ILogEventSink, IDisposable
                 }
             }
 
-            if (_inner is BufferedTextSink buffered)
+            if (_buffered is not null)
             {
                 try
                 {
                     lock (_inlineGate)
                     {
-                        buffered.Flush();
+                        _buffered.Flush();
                     }
                 }
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException)

@@ -4,9 +4,9 @@ namespace LlamaGateway.Pipeline;
 internal static partial class GatewayLog
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
-        Message = "{Method} {Route} -> {Upstream} slot {Slot} ({Reason}) {Status} in {DurationMs:0.0} ms; {RequestBytes} B in, {ResponseBytes} B out; prompt {PromptTokens}, cached {CachedTokens}, output {OutputTokens} tokens; user {User}")]
+        Message = "{Method} {Route} -> {Upstream} slot {Slot} ({Reason}) {Status} in {DurationMs:0.0} ms ({Waited}); {RequestBytes} B in, {ResponseBytes} B out; prompt {PromptTokens}, cached {CachedTokens}, output {OutputTokens} tokens; user {User}")]
     public static partial void RequestCompleted(ILogger logger, string method, string route, string upstream, string slot, string reason, int status,
-        double durationMs, long requestBytes, long responseBytes, int promptTokens, int cachedTokens, int outputTokens, string user);
+        double durationMs, string waited, long requestBytes, long responseBytes, int promptTokens, int cachedTokens, int outputTokens, string user);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
         Message = "{Method} {Route} -> {Upstream} failed after {DurationMs:0.0} ms: {Failure} ({Kind}); user {User}")]

@@ -98,7 +98,7 @@ internal sealed class GatewayRequestContext : IDisposable
         }
     }
 
-    /// <summary>Time spent saving the evicted slot state and restoring the conversation's own before forwarding.</summary>
+    /// <summary>Time spent in llama-server's slot save and restore calls (the evicted state, the conversation's own) before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }
 
     public int UpstreamStatus { get; set; }

@@ -145,9 +145,7 @@ internal sealed class ModelRequestHandler(
             }
 
             // With SlotSave on: save the state this request evicts, restore the conversation's own saved state.
-            var handoverStarted = time.GetTimestamp();
             await handover.PrepareAsync(request, routeCancel.Token);
-            request.SlotActionTime += time.GetElapsedTime(handoverStarted);
             if (http.RequestAborted.IsCancellationRequested)
             {
                 request.Fail(ApiErrorKind.Internal, "client disconnected");
@@ -201,6 +199,26 @@ internal sealed class ModelRequestHandler(
         }
     }
 
+    /// <summary>
+    /// What of the request's time went to waiting rather than to the upstream: the router's queue (and why) and the
+    /// slot save/restore, so a slow turn in the log says whether the gateway or the model took the time. Text is built
+    /// only for requests that waited.
+    /// </summary>
+    private static string Waited(GatewayRequestContext request)
+    {
+        var queued = request.WaitReasons is not null;
+        var slotAction = request.SlotActionTime > TimeSpan.Zero;
+        if (!queued && !slotAction)
+        {
+            return "no wait";
+        }
+
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        var queue = queued ? string.Create(invariant, $"queued {request.QueueTime.TotalMilliseconds:0} ms: {request.WaitReasons}") : null;
+        var save = slotAction ? string.Create(invariant, $"slot save/restore {request.SlotActionTime.TotalMilliseconds:0} ms") : null;
+        return queue is not null && save is not null ? $"{queue}; {save}" : queue ?? save!;
+    }
+
     private void Log(HttpContext http, GatewayRequestContext request)
     {
         var elapsed = time.GetElapsedTime(request.StartTimestamp).TotalMilliseconds;
@@ -214,7 +232,7 @@ internal sealed class ModelRequestHandler(
 
         GatewayLog.RequestCompleted(logger, http.Request.Method, request.Route.Path(), upstream,
             request.Lease?.Slot?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any", request.Lease?.Reason ?? "-",
-            http.Response.StatusCode, elapsed, request.RequestBytes, request.ResponseBytes,
+            http.Response.StatusCode, elapsed, Waited(request), request.RequestBytes, request.ResponseBytes,
             request.Usage.PromptTokens, request.Usage.CachedTokens, request.Usage.OutputTokens, user);
     }
 }

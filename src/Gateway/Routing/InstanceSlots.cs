@@ -59,7 +59,12 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
         {
             Slots[i].SideLane = i >= count - sideLanes;
         }
+
+        MainSlotCount = count - sideLanes;
     }
+
+    /// <summary>Slots that take conversations (all but the side lane), as of the last <see cref="EnsureShape"/>.</summary>
+    public int MainSlotCount { get; private set; }
 
     /// <summary>Requests placed as long prefills still processing their prompt.</summary>
     public int LongPrefillCount()
@@ -82,16 +87,7 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
     /// </summary>
     public bool CanStartLongPrefill(RoutingOptions options)
     {
-        var mainSlots = 0;
-        foreach (var slot in Slots)
-        {
-            if (!slot.SideLane)
-            {
-                mainSlots++;
-            }
-        }
-
-        return LongPrefillCount() < (options.MaxLongPrefillsPerInstance ?? Math.Max(1, mainSlots / 4));
+        return LongPrefillCount() < (options.MaxLongPrefillsPerInstance ?? Math.Max(1, MainSlotCount / 4));
     }
 
     public int BusyCount()

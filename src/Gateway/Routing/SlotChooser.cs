@@ -41,6 +41,8 @@ internal static class SlotChooser
         var conversation = waiter.Conversation;
         SlotState? own = null;
         InstanceSlots? ownPool = null;
+        var ownWork = 0.0;
+        var ownLongAllowed = false;
         InstanceSlots? bestPool = null;
         SlotState? best = null;
         var bestCost = double.MaxValue;
@@ -83,6 +85,12 @@ internal static class SlotChooser
 
                 var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
                 var prefill = cost;
+                if (slot == own)
+                {
+                    ownWork = cost;
+                    ownLongAllowed = longAllowed;
+                }
+
                 if (restore.Tokens > 0 && restore.Tokens >= ReusableTokens(slot, fingerprint, tokensPerChar) + pool.Instance.Options.SlotSave.MinTokens)
                 {
                     // The slot save/restore stage restores it when it reuses clearly more than the slot holds.
@@ -128,9 +136,8 @@ internal static class SlotChooser
 
         if (own is not null && !own.Busy)
         {
-            var ownWork = RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), PrefillSpeed(ownPool!, options));
             var ownLong = ownWork > options.LongPrefillSeconds;
-            if (!ownLong || ownPool!.CanStartLongPrefill(options))
+            if (!ownLong || ownLongAllowed)
             {
                 return SlotChoice.Take(ownPool!, own, "own-slot", ownWork, ownLong);
             }

@@ -52,7 +52,7 @@ internal sealed class SlotHandover(
             {
                 // llama-server keeps the prefix the new prompt shares and drops the rest; a restore replaces it all.
                 var lost = restore is not null ? held.CachedTokens : held.CachedTokens - heldReusable;
-                if (lost >= options.MinTokens && !await SaveAsync(index, lease, slot, held, options, cancellationToken))
+                if (lost >= options.MinTokens && !await SaveAsync(request, index, lease, slot, held, options, cancellationToken))
                 {
                     return;
                 }
@@ -62,7 +62,7 @@ internal sealed class SlotHandover(
             {
                 var chosen = restore;
                 restore = null;
-                await RestoreAsync(index, lease, slot, chosen, options, cancellationToken);
+                await RestoreAsync(request, index, lease, slot, chosen, options, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -79,7 +79,7 @@ internal sealed class SlotHandover(
     }
 
     /// <summary>Saves <paramref name="held"/>; false when the server cannot save slots at all.</summary>
-    private async Task<bool> SaveAsync(SavedStateIndex index, RoutingLease lease, int slot, SlotContent held, SlotSaveOptions options, CancellationToken cancellationToken)
+    private async Task<bool> SaveAsync(GatewayRequestContext request, SavedStateIndex index, RoutingLease lease, int slot, SlotContent held, SlotSaveOptions options, CancellationToken cancellationToken)
     {
         var instance = lease.Instance;
         var conversation = held.ConversationId ?? "-";
@@ -93,7 +93,15 @@ internal sealed class SlotHandover(
         SlotActionResult result;
         try
         {
-            result = await client.SaveAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
+            var started = time.GetTimestamp();
+            try
+            {
+                result = await client.SaveAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
+            }
+            finally
+            {
+                request.SlotActionTime += time.GetElapsedTime(started);
+            }
         }
         catch (OperationCanceledException)
         {
@@ -120,14 +128,22 @@ internal sealed class SlotHandover(
         }
     }
 
-    private async Task RestoreAsync(SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, CancellationToken cancellationToken)
+    private async Task RestoreAsync(GatewayRequestContext request, SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, CancellationToken cancellationToken)
     {
         var instance = lease.Instance;
         var file = restore.File;
         SlotActionResult result;
         try
         {
-            result = await client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
+            var started = time.GetTimestamp();
+            try
+            {
+                result = await client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
+            }
+            finally
+            {
+                request.SlotActionTime += time.GetElapsedTime(started);
+            }
         }
         catch (OperationCanceledException)
         {

@@ -78,5 +78,15 @@ public sealed class LongPrefillLimitTests
         Assert.Contains("message_stop", await firstResponse.Content.ReadAsStringAsync().WaitAsync(Bound), StringComparison.Ordinal);
         Assert.Contains("message_stop", await secondResponse.Content.ReadAsStringAsync().WaitAsync(Bound), StringComparison.Ordinal);
         Assert.Equal(["a", "b"], arrived.ToArray());
+
+        // Each request's log line says whether, how long and why it waited in the gateway.
+        await Eventually.TrueAsync(() => Waited(gateway).Count == 2, Bound);
+        var waited = Waited(gateway);
+        Assert.Contains("no wait", waited);
+        Assert.Single(waited, w => w.StartsWith("queued ", StringComparison.Ordinal) && w.EndsWith(" ms: long-prefill-limit", StringComparison.Ordinal));
     }
+
+    private static List<string> Waited(GatewayHost gateway) =>
+        gateway.Logs.Lines.Where(l => l.Contains("Route=/v1/messages", StringComparison.Ordinal) && l.Contains(" Waited=", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(" Waited=", StringComparison.Ordinal) + 8)..l.IndexOf(" RequestBytes=", StringComparison.Ordinal)]).ToList();
 }

@@ -147,6 +147,10 @@ public sealed class SlotSaveFunctionalTests
         Assert.Equal([$"chat A", $"{SavePath} {a}", "chat B", $"{SavePath} {b}", $"{RestorePath} {a}", "chat A"], Calls(upstream));
         var reasons = await ReasonsAsync(gateway, 3);
         Assert.Equal(["empty-slot", "evict-least-valuable+saved", "evict-least-valuable+saved+restored"], reasons);
+        var waited = gateway.Logs.Lines.Where(l => l.Contains("Reason=", StringComparison.Ordinal) && l.Contains("Route=/v1/messages", StringComparison.Ordinal))
+            .Select(l => Between(l, "Waited=", " RequestBytes=")).ToList();
+        Assert.Equal("no wait", waited[0]);
+        Assert.All(waited.Skip(1), w => Assert.Matches("^slot save/restore [0-9]+ ms$", w));
         var status = await SlotSaveStatusAsync(gateway);
         Assert.True(status.GetProperty("supported").GetBoolean());
         Assert.Equal(2, status.GetProperty("saves").GetInt64());
