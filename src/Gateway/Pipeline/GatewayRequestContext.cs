@@ -62,8 +62,36 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>The chosen (instance, slot) and the lease that holds it (stage 3).</summary>
     public RoutingLease? Lease { get; set; }
 
-    /// <summary>The body sent upstream (stage 4): translated or patched from <see cref="Body"/>.</summary>
-    public PooledBuffer? UpstreamBody { get; set; }
+    private PooledBuffer? _upstreamBody;
+    private bool _upstreamIsBody;
+
+    /// <summary>
+    /// The body sent upstream (stage 4): translated or patched from <see cref="Body"/>, or <see cref="Body"/> itself
+    /// when it goes as normalized (an anthropic-dialect upstream, count_tokens); empty until built.
+    /// </summary>
+    public ReadOnlyMemory<byte> UpstreamBody => _upstreamBody is { } built ? built.WrittenMemory : _upstreamIsBody ? Body!.WrittenMemory : default;
+
+    /// <summary>Takes <paramref name="built"/> as the upstream body; the request disposes it.</summary>
+    public void SetUpstreamBody(PooledBuffer built)
+    {
+        ReleaseUpstreamBody();
+        _upstreamBody = built;
+    }
+
+    /// <summary>Sends the normalized body upstream as it is, without a copy.</summary>
+    public void SendBodyUpstream()
+    {
+        ReleaseUpstreamBody();
+        _upstreamIsBody = true;
+    }
+
+    /// <summary>Drops the upstream body (before building it again for another instance); the normalized body stays.</summary>
+    public void ReleaseUpstreamBody()
+    {
+        _upstreamBody?.Dispose();
+        _upstreamBody = null;
+        _upstreamIsBody = false;
+    }
 
     /// <summary>Path on the upstream, e.g. <c>/v1/chat/completions</c>.</summary>
     public string UpstreamPath { get; set; } = "/";
@@ -132,7 +160,7 @@ internal sealed class GatewayRequestContext : IDisposable
     {
         Lease?.Dispose();
         BodyTape?.Dispose();
+        ReleaseUpstreamBody();
         Body?.Dispose();
-        UpstreamBody?.Dispose();
     }
 }

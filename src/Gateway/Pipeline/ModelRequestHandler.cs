@@ -162,8 +162,7 @@ internal sealed class ModelRequestHandler(
             var unreachable = request.Lease.Instance;
             request.Lease.Dispose();
             request.Lease = null;
-            request.UpstreamBody?.Dispose();
-            request.UpstreamBody = null;
+            request.ReleaseUpstreamBody();
             if (attempts >= maxAttempts)
             {
                 var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.LastError}";

@@ -18,36 +18,36 @@ internal static class UpstreamRequestBuilder
         var settings = new ChatRequestSettings(lease.Slot, instance.Options.MaxOutputTokens);
 
         TranslationOutcome outcome;
-        var output = new PooledBuffer(body.WrittenCount + 512);
+        PooledBuffer? output = null;
         switch (request.Route)
         {
             case ApiRoute.CountTokens:
-                // llama-server answers count_tokens natively in both dialects; nothing to pin.
+                // llama-server answers count_tokens natively in both dialects; nothing to pin, nothing to copy.
                 request.UpstreamPath = ApiRoute.CountTokens.Path();
-                output.Write(body.WrittenSpan);
                 outcome = new TranslationOutcome(true, null, false, string.Empty);
                 break;
             case ApiRoute.Messages when instance.Dialect == ApiDialect.OpenAi:
                 request.UpstreamPath = ApiRoute.ChatCompletions.Path();
                 request.TranslateResponse = true;
+                output = new PooledBuffer(body.WrittenCount + 512);
                 outcome = request.BodyTape is { } tape
                     ? AnthropicToOpenAiRequest.Translate(tape, settings, output)
                     : AnthropicToOpenAiRequest.Translate(body.WrittenMemory, settings, output);
                 break;
             case ApiRoute.Messages:
                 request.UpstreamPath = ApiRoute.Messages.Path();
-                output.Write(body.WrittenSpan);
                 outcome = MessagesPassThrough(body.WrittenSpan);
                 break;
             default:
                 request.UpstreamPath = request.Route.Path();
+                output = new PooledBuffer(body.WrittenCount + 512);
                 outcome = OpenAiRequestPatcher.Patch(body.WrittenSpan, settings, output);
                 break;
         }
 
         if (!outcome.Success)
         {
-            output.Dispose();
+            output?.Dispose();
             return outcome.Error;
         }
 
@@ -57,7 +57,15 @@ internal static class UpstreamRequestBuilder
             request.Model = outcome.Model;
         }
 
-        request.UpstreamBody = output;
+        if (output is not null)
+        {
+            request.SetUpstreamBody(output);
+        }
+        else
+        {
+            request.SendBodyUpstream();
+        }
+
         return null;
     }
 
