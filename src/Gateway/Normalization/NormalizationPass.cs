@@ -32,10 +32,6 @@ internal ref struct NormalizationPass
     private HeldMessage _held;
     private readonly ReadOnlySpan<byte> _body;
     private readonly UnchangedValueCache? _cache;
-
-    // What a look past a user message found in the cache at its start (see FollowedBySystemMessage), for the copy.
-    private int _lookaheadStart = -1;
-    private CachedValue? _lookaheadHit;
     private int _cacheHits;
     private int _cacheMisses;
 
@@ -259,7 +255,7 @@ internal ref struct NormalizationPass
                 WriteConvertedMessage();
             }
 
-            if (_fold && role == MessageRole.User && (prepend || FollowedBySystemMessage(index, chat)))
+            if (_fold && role == MessageRole.User)
             {
                 HoldUserMessage(index, prepend);
             }
@@ -288,70 +284,10 @@ internal ref struct NormalizationPass
         _out.EndArray();
     }
 
-    /// <summary>
-    /// Whether a system message follows the user message at the reader, so that its reminder would be folded into
-    /// this message's content and the message must be held. Every other user message is copied straight to the
-    /// output instead of through the side buffer, which saves a second copy of it and of its tape entries; user
-    /// messages (tool results) are most of a Claude Code body. Looks ahead without moving the reader: past a cached
-    /// message in one comparison (the hit is kept for the copy), past a new one with an unvalidated skip. Anything
-    /// unexpected ahead answers true, so the main pass meets it exactly as it did before.
-    /// </summary>
-    private bool FollowedBySystemMessage(int index, bool chat)
+    /// <summary>The role of the message at the reader, without moving it; quick when "role" comes first, as clients send it.</summary>
+    private readonly MessageRole PeekRole(int index)
     {
         var reader = _reader;
-        try
-        {
-            var start = (int)reader.TokenStartIndex;
-            var hit = _cache?.Find(_body, start);
-            if (hit is not null && !reader.FitsNesting(hit.Deepest))
-            {
-                hit = null;
-            }
-
-            if (_cache is not null)
-            {
-                _lookaheadStart = start;
-                _lookaheadHit = hit;
-            }
-
-            if (hit is not null)
-            {
-                reader.SkipValidatedContainer(hit.Bytes.Length);
-            }
-            else
-            {
-                reader.SkipUnvalidated();
-            }
-
-            if (!reader.Read())
-            {
-                return true;
-            }
-
-            if (reader.TokenType == JsonTokenType.EndArray)
-            {
-                return false;
-            }
-
-            if (reader.TokenType != JsonTokenType.StartObject)
-            {
-                return true;
-            }
-
-            var next = PeekRole(reader, index + 1, _fold);
-            return next == MessageRole.System || (chat && next == MessageRole.Developer);
-        }
-        catch (Exception e) when (e is JsonException or InvalidBodyException)
-        {
-            return true;
-        }
-    }
-
-    /// <summary>The role of the message at the reader, without moving it; quick when "role" comes first, as clients send it.</summary>
-    private readonly MessageRole PeekRole(int index) => PeekRole(_reader, index, _fold);
-
-    private static MessageRole PeekRole(JsonTokenizer reader, int index, bool fold)
-    {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isRole = reader.ValueTextEquals("role"u8);
@@ -363,7 +299,7 @@ internal ref struct NormalizationPass
                 continue;
             }
 
-            if (reader.TokenType != JsonTokenType.String && fold)
+            if (reader.TokenType != JsonTokenType.String && _fold)
             {
                 throw Shape(index, ".role must be a string");
             }
@@ -894,9 +830,7 @@ internal ref struct NormalizationPass
     private void CopyContainerCached(UnchangedValueCache cache)
     {
         var start = (int)_reader.TokenStartIndex;
-        var hit = start == _lookaheadStart ? _lookaheadHit : cache.Find(_body, start);
-        _lookaheadStart = -1;
-        _lookaheadHit = null;
+        var hit = cache.Find(_body, start);
         if (hit is not null && _reader.FitsNesting(hit.Deepest))
         {
             _out.WriteCached(hit);

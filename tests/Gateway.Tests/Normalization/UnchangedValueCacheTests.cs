@@ -3,7 +3,6 @@ using System.Text;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Tests.Support;
-using LlamaGateway.Translation;
 
 namespace LlamaGateway.Tests.Normalization;
 
@@ -48,37 +47,6 @@ public sealed class UnchangedValueCacheTests
         Assert.Equal(missesAfterSecond, cache.Misses);
     }
 
-    [Fact]
-    public void Normalize_UserMessageNotFollowedBySystem_WrittenStraightThroughAndCachedWhole()
-    {
-        // A user message that a system message follows is held for folding (its content is what the cache keeps);
-        // every other one is copied straight through as a whole message, so the whole message is what repeats.
-        var text = new string('x', 2000);
-        var body = Encoding.UTF8.GetBytes(
-            $$$"""{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"first {{{text}}}"}]},{"role":"system","content":"note"},{"role":"assistant","content":"ok"},{"role":"user","content":[{"type":"text","text":"second {{{text}}}"}]},{"role":"assistant","content":"ok"},{"role":"user","content":[{"type":"text","text":"third {{{text}}}"}]}]}""");
-        var cache = new UnchangedValueCache(Capacity);
-        var settings = NormalizerRun.Replace() with { ReuseCache = cache };
-        RecordedTape.Normalize(body, ApiRoute.Messages, settings);
-        RecordedTape.Normalize(body, ApiRoute.Messages, settings);
-
-        using var tape = RecordedTape.NormalizeToTape(body, ApiRoute.Messages, settings);
-
-        var messages = new List<JsonTapeValue>();
-        foreach (var message in tape.Root.GetProperty("messages"u8).EnumerateArray())
-        {
-            messages.Add(message);
-        }
-
-        // The system message was folded into the first user message: user, assistant, user, assistant, user.
-        Assert.Equal(5, messages.Count);
-        Assert.Contains("<system-reminder>", Encoding.UTF8.GetString(messages[0].Raw), StringComparison.Ordinal);
-        Assert.Null(messages[0].Spliced);
-        Assert.NotNull(messages[2].Spliced);
-        Assert.NotNull(messages[4].Spliced);
-        RecordedTape.AssertEqual(tape.Json.ToArray(), tape);
-        Assert.Equal(NormalizeWithoutCache(body), tape.Json.ToArray());
-    }
-
     [Theory]
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"b"} x]}""")]
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"a"} ,, {"role":"system","content":"b"}]}""")]
@@ -87,8 +55,8 @@ public sealed class UnchangedValueCacheTests
     [InlineData("""{"model":"m","messages":[{"role":"user","content":"a"}""")]
     public void Normalize_BadJsonAfterUserMessage_SameErrorAsWithoutFolding(string json)
     {
-        // The look past a user message must not change what a malformed body is told: the same error as a pass that
-        // does not fold (and so copies user messages without looking ahead).
+        // Holding a user message for folding must not change what a malformed body after it is told: the same error
+        // as a pass that does not fold (and so copies user messages as it reads them).
         var body = Encoding.UTF8.GetBytes(json);
         var folding = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace(fold: true), new ArrayBufferWriter<byte>());
         var plain = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace(fold: false), new ArrayBufferWriter<byte>());
@@ -99,7 +67,7 @@ public sealed class UnchangedValueCacheTests
     [Fact]
     public void Normalize_NonStringRoleAfterUserMessage_NamesThatMessage()
     {
-        // Only folding reads roles, so only it rejects this; the look ahead must leave the rejection to the main pass.
+        // Only folding reads roles, so only it rejects this, naming the message.
         var body = Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"a"},{"role":7,"content":"b"}]}""");
         var outcome = RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizerRun.Replace(fold: true), new ArrayBufferWriter<byte>());
         Assert.False(outcome.Success);
