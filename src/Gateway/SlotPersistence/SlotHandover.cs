@@ -78,6 +78,20 @@ internal sealed class SlotHandover(
         }
     }
 
+    /// <summary>One call to llama-server's slot endpoint, its wall time added to the request's (the log line shows it).</summary>
+    private async Task<SlotActionResult> TimedAsync(GatewayRequestContext request, Func<Task<SlotActionResult>> call)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            return await call();
+        }
+        finally
+        {
+            request.SlotActionTime += time.GetElapsedTime(started);
+        }
+    }
+
     /// <summary>Saves <paramref name="held"/>; false when the server cannot save slots at all.</summary>
     private async Task<bool> SaveAsync(GatewayRequestContext request, SavedStateIndex index, RoutingLease lease, int slot, SlotContent held, SlotSaveOptions options, CancellationToken cancellationToken)
     {
@@ -93,15 +107,7 @@ internal sealed class SlotHandover(
         SlotActionResult result;
         try
         {
-            var started = time.GetTimestamp();
-            try
-            {
-                result = await client.SaveAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
-            }
-            finally
-            {
-                request.SlotActionTime += time.GetElapsedTime(started);
-            }
+            result = await TimedAsync(request, () => client.SaveAsync(instance, slot, file.FileName, Timeout(options), cancellationToken));
         }
         catch (OperationCanceledException)
         {
@@ -135,15 +141,7 @@ internal sealed class SlotHandover(
         SlotActionResult result;
         try
         {
-            var started = time.GetTimestamp();
-            try
-            {
-                result = await client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken);
-            }
-            finally
-            {
-                request.SlotActionTime += time.GetElapsedTime(started);
-            }
+            result = await TimedAsync(request, () => client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken));
         }
         catch (OperationCanceledException)
         {
