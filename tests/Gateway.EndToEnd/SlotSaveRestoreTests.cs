@@ -123,29 +123,9 @@ public sealed class SlotSaveRestoreTests(ITestOutputHelper output)
         {
             ["model"] = "claude-sonnet-4",
             ["max_tokens"] = 16,
-            ["system"] = SystemPrompt(conversation),
+            ["system"] = SyntheticPrompt.System(conversation, words: 1_500),
             ["tools"] = new JsonArray { new JsonObject { ["name"] = "Read", ["description"] = "Reads a file from disk.", ["input_schema"] = new JsonObject { ["type"] = "object" } } },
             ["messages"] = messages,
         }.ToJsonString();
-    }
-
-    private static string SystemPrompt(string conversation)
-    {
-        // Seeded per conversation, so A and B share nothing past the first words and each turn repeats its own exactly.
-        var random = new Random(conversation.GetHashCode(StringComparison.Ordinal) & 0x7FFF);
-        string[] syllables = ["ka", "lo", "mi", "ret", "sun", "tor", "vel", "qua", "zen", "dri", "pol", "fen", "gra", "hu", "jin", "wex"];
-        var text = new StringBuilder($"You are the coding assistant of project {conversation}.\n");
-        for (var word = 0; word < 1_500; word++)
-        {
-            var length = random.Next(1, 4);
-            for (var s = 0; s < length; s++)
-            {
-                text.Append(syllables[random.Next(syllables.Length)]);
-            }
-
-            text.Append(word % 17 == 16 ? ".\n" : " ");
-        }
-
-        return text.ToString();
     }
 }

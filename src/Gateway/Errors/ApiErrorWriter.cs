@@ -76,11 +76,27 @@ internal static class ApiErrorWriter
         writer.WriteEndObject();
     }
 
-    /// <summary>Writes a complete error response unless the response has already started.</summary>
+    /// <summary>
+    /// Writes a complete error response; once the response has started, an event stream gets the error as its last
+    /// event instead (a silent truncation would look like a finished answer), anything else is left as it is.
+    /// </summary>
     public static async Task WriteAsync(HttpContext http, ApiDialect dialect, ApiErrorKind kind, string message, TimeSpan? retryAfter = null)
     {
         if (http.Response.HasStarted)
         {
+            if (http.Response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                try
+                {
+                    StreamErrorEvent.Write(http.Response.BodyWriter, dialect, kind, message);
+                    await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+                {
+                    // The client left, or the stream is already complete.
+                }
+            }
+
             return;
         }
 

@@ -32,13 +32,20 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var instance = request.Lease!.Instance;
         health.Answered(instance);
         var mediaType = upstream.Content.Headers.ContentType?.MediaType;
+        var stream = status < 400 && string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
+        if (!stream && request.Lease.Preemption?.TryCommit() == false)
+        {
+            // Paused for shorter prompts as this answer arrived: dropped, and the request is sent again.
+            return;
+        }
+
         try
         {
             if (status >= 400)
             {
                 await RelayErrorAsync(http, request, upstream);
             }
-            else if (string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+            else if (stream)
             {
                 await RelayStreamAsync(http, request, upstream);
             }
@@ -76,12 +83,13 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
     private async Task RelayStreamAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
         var timeouts = options.CurrentValue.Timeouts;
+        // The response starts with the first relayed event (or error event), not here: a request paused for shorter
+        // prompts before its first event is sent again through YARP, which refuses once the response has started.
         var response = http.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        await response.StartAsync(http.RequestAborted);
 
         var writer = response.BodyWriter;
         using var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
@@ -89,6 +97,10 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var instance = request.Lease!.Instance;
         var sawEnd = false;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
+        var preemption = request.Lease.Preemption;
+
+        // A pause for shorter prompts before the first event ends this attempt's wait (the forwarder sends it again).
+        var paused = preemption is null ? default : preemption.AttemptToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), deadline);
         Stream? body = null;
         SseEventReader? events = null;
         var first = true;
@@ -122,8 +134,15 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
 
                 if (first)
                 {
+                    if (preemption is not null && !preemption.TryCommit())
+                    {
+                        // Paused as the first event arrived: dropped unsent, the request is sent again.
+                        return;
+                    }
+
                     // llama-server sends a stream's first event only once the prompt is processed (the headers come
                     // at launch), so this is when the slot stops prefilling.
+                    await paused.DisposeAsync();
                     request.Lease?.PrefillDone();
                     first = false;
                 }
@@ -183,6 +202,11 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
             // llama-server stops generating and frees the slot.
             request.Fail(ApiErrorKind.Internal, "client disconnected");
         }
+        catch (Exception ex) when (first && preemption is not null && preemption.AttemptToken.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            // Paused for shorter prompts before the first event: nothing reached the client but the headers; returning
+            // drops the upstream response, whose closed connection makes llama-server stop at its next batch.
+        }
         catch (Exception ex) when (shutdown.DrainExpired.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
             // Not the upstream's fault: the gateway is stopping and the drain time is over.
@@ -205,6 +229,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
         finally
         {
+            await paused.DisposeAsync();
             if (translator is not null && request.Usage.PromptTokens < 0)
             {
                 request.Usage.CopyFrom(translator.Usage);

@@ -41,17 +41,47 @@ internal sealed class UpstreamForwarder(
         ForwarderError error;
         Exception? exception;
         var attempt = 1;
+        var preemption = request.Lease.Preemption;
         while (true)
         {
+            var token = cancel.Token;
+            if (preemption is not null)
+            {
+                try
+                {
+                    token = await preemption.NextAttemptAsync(cancel.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client left or the drain ran out while the request was paused (handled below).
+                    error = ForwarderError.RequestCanceled;
+                    exception = null;
+                    break;
+                }
+            }
+
             var invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
             instance.RequestStarted();
             try
             {
-                error = await forwarder.SendAsync(http, instance.DestinationPrefix, invoker, config, transformer, cancel.Token);
+                error = await forwarder.SendAsync(http, instance.DestinationPrefix, invoker, config, transformer, token);
             }
             finally
             {
                 instance.RequestEnded();
+            }
+
+            if (preemption is not null && preemption.EndAttempt() && !cancel.IsCancellationRequested)
+            {
+                // Paused for shorter prompts before any output: sent again once they are processed, and llama-server
+                // continues from the tokens this attempt processed. The client has at most the stream's headers.
+                http.Features.Set<IForwarderErrorFeature>(null);
+                if (!http.Response.HasStarted)
+                {
+                    http.Response.StatusCode = StatusCodes.Status200OK;
+                }
+
+                continue;
             }
 
             if (error == ForwarderError.None)

@@ -175,47 +175,43 @@ internal sealed class ModelRequestHandler(
         }
     }
 
-    private static async Task WriteInternalErrorAsync(HttpContext http, GatewayRequestContext request)
-    {
-        const string message = "The gateway failed to handle this request (see its log); retry it.";
-        if (!http.Response.HasStarted)
-        {
-            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Internal, message);
-            return;
-        }
-
-        // Mid-stream: end it with an error event rather than a silent truncation.
-        if (http.Response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true)
-        {
-            try
-            {
-                StreamErrorEvent.Write(http.Response.BodyWriter, request.ClientDialect, ApiErrorKind.Internal, message);
-                await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
-            {
-            }
-        }
-    }
+    private static Task WriteInternalErrorAsync(HttpContext http, GatewayRequestContext request) =>
+        // Mid-stream this ends the stream with an error event rather than a silent truncation.
+        ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Internal, "The gateway failed to handle this request (see its log); retry it.");
 
     /// <summary>
     /// What of the request's time went to waiting rather than to the upstream: the router's queue (and why) and the
-    /// slot save/restore, so a slow turn in the log says whether the gateway or the model took the time. Text is built
-    /// only for requests that waited.
+    /// slot save/restore, and the pauses of a long prefill for shorter prompts, so a slow turn in the log says whether
+    /// the gateway or the model took the time. Text is built only for requests that waited.
     /// </summary>
     private static string Waited(GatewayRequestContext request)
     {
         var queued = request.WaitReasons is not null;
         var slotAction = request.SlotActionTime > TimeSpan.Zero;
-        if (!queued && !slotAction)
+        var pauses = request.Lease?.Preemption?.Pauses ?? 0;
+        if (!queued && !slotAction && pauses == 0)
         {
             return "no wait";
         }
 
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        var queue = queued ? string.Create(invariant, $"queued {request.QueueTime.TotalMilliseconds:0} ms: {request.WaitReasons}") : null;
-        var save = slotAction ? string.Create(invariant, $"slot save/restore {request.SlotActionTime.TotalMilliseconds:0} ms") : null;
-        return queue is not null && save is not null ? $"{queue}; {save}" : queue ?? save!;
+        var parts = new List<string>(3);
+        if (queued)
+        {
+            parts.Add(string.Create(invariant, $"queued {request.QueueTime.TotalMilliseconds:0} ms: {request.WaitReasons}"));
+        }
+
+        if (slotAction)
+        {
+            parts.Add(string.Create(invariant, $"slot save/restore {request.SlotActionTime.TotalMilliseconds:0} ms"));
+        }
+
+        if (pauses > 0)
+        {
+            parts.Add(string.Create(invariant, $"paused {request.Lease!.Preemption!.PausedTime.TotalMilliseconds:0} ms for shorter prompts ({pauses}x)"));
+        }
+
+        return string.Join("; ", parts);
     }
 
     private void Log(HttpContext http, GatewayRequestContext request)

@@ -39,6 +39,17 @@ internal sealed class RoutingLease : IDisposable
     /// <summary>The router's state of the leased slot; only the router touches it, under its lock.</summary>
     internal SlotState? SlotState { get; init; }
 
+    /// <summary>How shorter prompts may pause this request while it processes its prompt (a long prefill on a pinned slot); else null.</summary>
+    public PrefillPreemption? Preemption { get; init; }
+
+    private PrefillPreemption[]? _heldUp;
+
+    /// <summary>Long prefills below this request's slot it paused; released once its own prompt is processed.</summary>
+    internal PrefillPreemption[]? HeldUp
+    {
+        init => _heldUp = value;
+    }
+
     /// <summary>Called by the router when the upstream's first output shows the prompt has been processed.</summary>
     internal Action<RoutingLease>? OnPrefillDone
     {
@@ -49,7 +60,22 @@ internal sealed class RoutingLease : IDisposable
     /// The upstream sent its first output: the prompt is processed, so the slot no longer counts as prefilling
     /// (the relay calls it once per stream; later calls and calls after release do nothing).
     /// </summary>
-    public void PrefillDone() => Interlocked.Exchange(ref _prefillDone, null)?.Invoke(this);
+    public void PrefillDone()
+    {
+        ReleaseHeldUp();
+        Interlocked.Exchange(ref _prefillDone, null)?.Invoke(this);
+    }
+
+    private void ReleaseHeldUp()
+    {
+        if (Interlocked.Exchange(ref _heldUp, null) is { } heldUp)
+        {
+            foreach (var preemption in heldUp)
+            {
+                preemption.Release();
+            }
+        }
+    }
 
     /// <summary>Records a step taken on the slot before the request was forwarded (e.g. "saved", "restored").</summary>
     public void AddStep(string step) => Reason = Reason + "+" + step;
@@ -58,6 +84,7 @@ internal sealed class RoutingLease : IDisposable
     {
         // Dropped before the slot is released, so a late first-output signal can never reach the slot's next holder.
         Interlocked.Exchange(ref _prefillDone, null);
+        ReleaseHeldUp();
         Interlocked.Exchange(ref _release, null)?.Invoke(this);
     }
 }

@@ -19,6 +19,11 @@ internal sealed class RoutingOptions
     /// work takes the free slots. Default: one per 4 main slots, at least one.</summary>
     public int? MaxLongPrefillsPerInstance { get; set; }
 
+    /// <summary>Whether a short prompt placed above a long prefill on the same instance pauses it (cancels its upstream
+    /// call, which keeps what it processed, and sends it again once the short prompt is processed): llama-server fills
+    /// batches slot by slot in index order, so otherwise the short prompt waits for the whole long one.</summary>
+    public bool PreemptLongPrefills { get; set; } = true;
+
     /// <summary>Longest a request waits in the gateway's queue for a slot before a 503 (seconds).</summary>
     public double MaxQueueSeconds { get; set; } = 300;
 

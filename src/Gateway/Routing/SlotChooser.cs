@@ -119,7 +119,7 @@ internal static class SlotChooser
                     cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency);
                 }
 
-                cost += order.DelaySeconds(work);
+                cost += order.DelaySeconds(work, isLong);
 
                 // Ties (e.g. several empty slots) go to the less loaded instance, then the least recently used slot.
                 cost += load * 1e-6;

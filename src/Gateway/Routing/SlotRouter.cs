@@ -399,6 +399,9 @@ internal sealed class SlotRouter
         slot.BusyUser = waiter.FairnessKey;
         slot.PrefillUntil = now + (long)(Math.Max(0, choice.WorkSeconds) * _time.TimestampFrequency);
         slot.LongPrefill = choice.LongPrefill;
+        var preempt = pool.CanPin && _options.CurrentValue.PreemptLongPrefills;
+        slot.Preemption = preempt && choice.LongPrefill ? new PrefillPreemption(_time, choice.WorkSeconds) : null;
+        var heldUp = preempt && !choice.LongPrefill ? HoldUpLongPrefillsBelow(pool, slot, choice.WorkSeconds, now) : null;
         var conversation = waiter.Conversation;
         var reason = choice.Reason;
         if (conversation is not null)
@@ -443,7 +446,37 @@ internal sealed class SlotRouter
             TokensPerChar = SlotChooser.TokensPerChar(pool),
             SlotState = slot,
             OnPrefillDone = _ => PrefillDone(slot),
+            Preemption = slot.Preemption,
+            HeldUp = heldUp,
         };
+    }
+
+    /// <summary>
+    /// Pauses the long prefills on slots below <paramref name="slot"/> that would otherwise take every batch until
+    /// they finish, when this request's prompt is short beside what they have left (<see cref="PrefillPreemption"/>).
+    /// Each paused slot is then expected to finish its prompt that much later. Caller holds the lock.
+    /// </summary>
+    private PrefillPreemption[]? HoldUpLongPrefillsBelow(InstanceSlots pool, SlotState slot, double workSeconds, long now)
+    {
+        List<PrefillPreemption>? heldUp = null;
+        var frequency = _time.TimestampFrequency;
+        foreach (var below in pool.Slots)
+        {
+            if (below == slot)
+            {
+                break;
+            }
+
+            if (below is { Busy: true, LongPrefill: true, Preemption: { } preemption }
+                && PrefillPreemption.Worthwhile((below.PrefillUntil - now) / (double)frequency, workSeconds)
+                && preemption.TryHoldUp())
+            {
+                (heldUp ??= []).Add(preemption);
+                below.PrefillUntil += (long)(Math.Max(0, workSeconds) * frequency);
+            }
+        }
+
+        return heldUp?.ToArray();
     }
 
     /// <summary>
@@ -457,6 +490,7 @@ internal sealed class SlotRouter
         {
             var wasLong = slot.LongPrefill;
             slot.LongPrefill = false;
+            slot.Preemption = null;
             slot.PrefillUntil = Math.Min(slot.PrefillUntil, _time.GetTimestamp());
             if (wasLong)
             {
@@ -500,6 +534,7 @@ internal sealed class SlotRouter
             slot.BusyUser = null;
             slot.PrefillUntil = 0;
             slot.LongPrefill = false;
+            slot.Preemption = null;
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;

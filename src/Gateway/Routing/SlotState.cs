@@ -32,6 +32,9 @@ internal sealed class SlotState(int index)
     /// </summary>
     public bool LongPrefill { get; set; }
 
+    /// <summary>How shorter prompts placed above may pause the running long prefill; null when it cannot be paused.</summary>
+    public PrefillPreemption? Preemption { get; set; }
+
     /// <summary>Prefix key and chain of the last prompt processed here; empty when nothing is known.</summary>
     public ulong PrefixKey { get; set; }
 

@@ -18,7 +18,7 @@ internal sealed record GatewayLogEntry(DateTimeOffset Time, LogLevel Level, stri
 /// llama-server slot (<c>id_slot</c>) it chose and why, and the token counts it accounted.
 /// </summary>
 internal sealed record GatewayRequestLog(string Method, string Route, string Upstream, string Slot, string Reason, int? Status,
-    long? ResponseBytes, int? PromptTokens, int? CachedTokens, int? OutputTokens, string? Failure)
+    long? ResponseBytes, int? PromptTokens, int? CachedTokens, int? OutputTokens, string? Failure, string? Waited = null)
 {
     public bool Failed => Failure is not null;
 
@@ -36,7 +36,7 @@ internal sealed record GatewayRequestLog(string Method, string Route, string Ups
         return entry.EventId.Name switch
         {
             "RequestCompleted" => new GatewayRequestLog(entry.Value("Method") ?? "?", entry.Value("Route") ?? "?", entry.Value("Upstream") ?? "?", entry.Value("Slot") ?? "?",
-                entry.Value("Reason") ?? "?", Int(entry, "Status"), Long(entry, "ResponseBytes"), Int(entry, "PromptTokens"), Int(entry, "CachedTokens"), Int(entry, "OutputTokens"), null),
+                entry.Value("Reason") ?? "?", Int(entry, "Status"), Long(entry, "ResponseBytes"), Int(entry, "PromptTokens"), Int(entry, "CachedTokens"), Int(entry, "OutputTokens"), null, entry.Value("Waited")),
             "RequestFailed" => new GatewayRequestLog(entry.Value("Method") ?? "?", entry.Value("Route") ?? "?", entry.Value("Upstream") ?? "?", "-", "-", null, null, null, null, null,
                 $"{entry.Value("Failure")} ({entry.Value("Kind")})"),
             _ => null,

@@ -155,7 +155,7 @@ internal sealed class LlamaServerFixture : IAsyncDisposable
             EnsureRunning();
             metrics = await ReadMetricsAsync();
             requests = LlamaServerLog.Parse(_process.LinesSince(mark.LogLine));
-            var done = metrics.RequestsProcessing == 0 && metrics.RequestsDeferred == 0 && requests.All(r => r.Finished && r.RecomputedTokens is not null);
+            var done = metrics.RequestsProcessing == 0 && metrics.RequestsDeferred == 0 && requests.All(r => r.Finished && (r.RecomputedTokens is not null || r.Cancelled));
             return (done, $"processing {metrics.RequestsProcessing}, deferred {metrics.RequestsDeferred}, logged {requests.Count(r => r.Finished)}/{requests.Count} finished");
         });
 

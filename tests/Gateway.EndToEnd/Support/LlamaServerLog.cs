@@ -12,13 +12,14 @@ namespace LlamaGateway.EndToEnd.Support;
 /// <param name="RecomputedTokens">Prompt tokens actually evaluated (<c>prompt eval time = X ms / N tokens</c>); null if not logged yet.</param>
 /// <param name="PromptMilliseconds">Time spent evaluating them.</param>
 /// <param name="ContextTokens">Tokens in the slot when the request finished (prompt + output); null while running.</param>
-internal sealed record LlamaRequest(int Slot, int Task, string Selection, int? RecomputedTokens, double? PromptMilliseconds, int? ContextTokens)
+/// <param name="Cancelled">Its client closed the connection (<c>cancel task</c>); a prompt cancelled before it was done logs no prompt eval line.</param>
+internal sealed record LlamaRequest(int Slot, int Task, string Selection, int? RecomputedTokens, double? PromptMilliseconds, int? ContextTokens, bool Cancelled = false)
 {
     public bool Finished => ContextTokens is not null;
 
     public override string ToString() =>
         $"slot {Slot} (by {Selection}) task {Task}: recomputed {RecomputedTokens?.ToString(CultureInfo.InvariantCulture) ?? "?"} of {ContextTokens?.ToString(CultureInfo.InvariantCulture) ?? "?"} tokens" +
-        (PromptMilliseconds is { } ms ? $" in {ms:0} ms" : string.Empty);
+        (PromptMilliseconds is { } ms ? $" in {ms:0} ms" : string.Empty) + (Cancelled ? ", cancelled" : string.Empty);
 }
 
 /// <summary>Parses llama-server's (3.22.1-era) slot log lines into <see cref="LlamaRequest"/>s.</summary>
@@ -51,6 +52,10 @@ internal static partial class LlamaServerLog
                     PromptMilliseconds = double.Parse(eval.Groups["ms"].Value, CultureInfo.InvariantCulture),
                 };
             }
+            else if (CancelLine().Match(line) is { Success: true } cancel && byTask.TryGetValue(Int(cancel, "task"), out var cancelIndex))
+            {
+                requests[cancelIndex] = requests[cancelIndex] with { Cancelled = true };
+            }
             else if (ReleaseLine().Match(line) is { Success: true } release && byTask.TryGetValue(Int(release, "task"), out var releaseIndex))
             {
                 requests[releaseIndex] = requests[releaseIndex] with { ContextTokens = Int(release, "tokens") };
@@ -74,6 +79,10 @@ internal static partial class LlamaServerLog
     // slot print_timing: id  3 | task 2 | prompt eval time =    5770.44 ms / 11916 tokens (...)
     [GeneratedRegex(@"slot\s+print_timing: id\s+\d+ \| task (?<task>\d+) \| prompt eval time =\s*(?<ms>[\d.]+) ms /\s*(?<tokens>\d+) tokens")]
     private static partial Regex PromptEvalLine();
+
+    // srv          stop: cancel task, id_task = 2
+    [GeneratedRegex(@"srv\s+stop: cancel task, id_task = (?<task>\d+)")]
+    private static partial Regex CancelLine();
 
     // slot      release: id  3 | task 2 | stop processing: n_tokens = 11916, truncated = 0
     [GeneratedRegex(@"slot\s+release: id\s+\d+ \| task (?<task>\d+) \| stop processing: n_tokens = (?<tokens>\d+)")]

@@ -30,6 +30,28 @@ public sealed class LlamaServerLogTests
     }
 
     [Fact]
+    public void Parse_PromptCancelledMidPrefill_IsFinishedAndCancelledWithoutRecomputedTokens()
+    {
+        // A long prompt the gateway paused for a shorter one, then sent again (this repository's e2e log).
+        string[] lines =
+        [
+            "0.01.123.079 I slot get_availabl: id  0 | task -1 | selected slot by id (0)",
+            "0.01.123.422 I slot launch_slot_: id  0 | task 2 | processing task, is_child = 0",
+            "0.02.183.826 W srv          stop: cancel task, id_task = 2",
+            "0.02.529.679 I slot      release: id  0 | task 2 | stop processing: n_tokens = 1536, truncated = 0",
+            "0.02.816.589 I slot get_availabl: id  0 | task -1 | selected slot by id (0)",
+            "0.02.816.881 I slot launch_slot_: id  0 | task 10 | processing task, is_child = 0",
+            "0.16.618.300 I slot print_timing: id  0 | task 10 | prompt eval time =   13800.76 ms / 10216 tokens (    1.35 ms per token,   740.25 tokens per second)",
+            "0.16.619.089 I slot      release: id  0 | task 10 | stop processing: n_tokens = 11752, truncated = 0",
+        ];
+
+        var requests = LlamaServerLog.Parse(lines);
+
+        Assert.Equal(new LlamaRequest(0, 2, "id", null, null, 1536, Cancelled: true), requests[0]);
+        Assert.Equal(new LlamaRequest(0, 10, "id", 10216, 13800.76, 11752), requests[1]);
+    }
+
+    [Fact]
     public void Parse_PinnedRequest_ReportsSelectionById()
     {
         string[] lines =

@@ -368,6 +368,66 @@ public sealed class SlotRouterTests : IDisposable
         Assert.NotEqual(coldLease.Slot, lease.Slot);
     }
 
+    private static ConversationFingerprint ShortFingerprint(ulong prefix) => new()
+    {
+        PrefixKey = prefix,
+        Chain = [prefix + 1],
+        PromptChars = 1_000,
+        PrefixChars = 800,
+        ChainChars = [1_000],
+        ToolCount = 12,
+        Model = "claude-opus",
+        MaxTokens = 32_000,
+    };
+
+    [Fact]
+    public async Task RouteAsync_ShortPromptAboveARunningLongPrefill_PausesItUntilTheShortPromptIsProcessed()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        var longLease = await RouteNowAsync(Request("u1", Fingerprint(1, 32_000, 11)));
+        var attempt = await longLease.Preemption!.NextAttemptAsync(CancellationToken.None);
+
+        var shortLease = await RouteNowAsync(Request("u2", ShortFingerprint(2)));
+
+        Assert.True(shortLease.Slot > longLease.Slot);
+        Assert.True(attempt.IsCancellationRequested);
+        Assert.True(longLease.Preemption.EndAttempt());
+        var resend = longLease.Preemption.NextAttemptAsync(CancellationToken.None).AsTask();
+        Assert.False(resend.IsCompleted);
+        shortLease.PrefillDone();
+        await resend.WaitAsync(TimeSpan.FromSeconds(10));
+        shortLease.Dispose();
+        longLease.Dispose();
+    }
+
+    [Fact]
+    public async Task RouteAsync_LongPrefillAboutToFinish_IsNotPaused()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        var longLease = await RouteNowAsync(Request("u1", Fingerprint(1, 32_000, 11)));
+        var attempt = await longLease.Preemption!.NextAttemptAsync(CancellationToken.None);
+
+        // 40,000 characters at 0.27 tokens each and 1,000 tokens/s: 10.8 s expected, 1.3 s left.
+        _time.Advance(TimeSpan.FromSeconds(9.5));
+        var shortLease = await RouteNowAsync(Request("u2", ShortFingerprint(2)));
+
+        Assert.False(attempt.IsCancellationRequested);
+        shortLease.Dispose();
+        longLease.Dispose();
+    }
+
+    [Fact]
+    public async Task RouteAsync_PreemptionTurnedOff_LongPrefillHasNoPauseHandle()
+    {
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, PreemptLongPrefills = false });
+        var longLease = await RouteNowAsync(Request("u1", Fingerprint(1, 32_000, 11)));
+        var shortLease = await RouteNowAsync(Request("u2", ShortFingerprint(2)));
+
+        Assert.Null(longLease.Preemption);
+        shortLease.Dispose();
+        longLease.Dispose();
+    }
+
     [Fact]
     public async Task RouteAsync_LongPrefillLimitOfTwo_StartsTheThirdWhenOneEnds()
     {
