@@ -27,17 +27,18 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
     public async Task RelayAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
         var status = (int)upstream.StatusCode;
+        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
+        var stream = status < 400 && string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
+        if (!stream && request.Lease!.Preemption?.TryCommit() == false)
+        {
+            // Paused for shorter prompts before or as this answer arrived: dropped, and the request is sent again.
+            return;
+        }
+
         request.UpstreamStatus = status;
         request.UpstreamResponded = true;
         var instance = request.Lease!.Instance;
         health.Answered(instance);
-        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
-        var stream = status < 400 && string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
-        if (!stream && request.Lease.Preemption?.TryCommit() == false)
-        {
-            // Paused for shorter prompts as this answer arrived: dropped, and the request is sent again.
-            return;
-        }
 
         try
         {

@@ -44,12 +44,12 @@ internal sealed class UpstreamForwarder(
         var preemption = request.Lease.Preemption;
         while (true)
         {
-            var token = cancel.Token;
+            var invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
             if (preemption is not null)
             {
                 try
                 {
-                    token = await preemption.NextAttemptAsync(cancel.Token);
+                    invoker = new PausableInvoker(invoker, await preemption.NextAttemptAsync(cancel.Token));
                 }
                 catch (OperationCanceledException)
                 {
@@ -60,11 +60,10 @@ internal sealed class UpstreamForwarder(
                 }
             }
 
-            var invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
             instance.RequestStarted();
             try
             {
-                error = await forwarder.SendAsync(http, instance.DestinationPrefix, invoker, config, transformer, token);
+                error = await forwarder.SendAsync(http, instance.DestinationPrefix, invoker, config, transformer, cancel.Token);
             }
             finally
             {

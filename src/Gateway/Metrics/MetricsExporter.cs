@@ -88,6 +88,18 @@ internal sealed class MetricsExporter(
             writer.Sample("gateway_upstream_healthy", instance.IsHealthy ? 1 : 0, ("instance", instance.Name));
         }
 
+        writer.Family("gateway_prefill_pauses_total", "counter", "Times a long prefill was paused (cancelled upstream, then sent again) for a shorter prompt placed above it.");
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample("gateway_prefill_pauses_total", instance.PrefillPauses, ("instance", instance.Name));
+        }
+
+        writer.Family("gateway_prefill_paused_seconds_total", "counter", "Time long prefills spent paused for shorter prompts.");
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample("gateway_prefill_paused_seconds_total", Math.Round(instance.PrefillPausedTime.TotalSeconds, 3), ("instance", instance.Name));
+        }
+
         writer.Family("gateway_upstream_prefill_tokens_per_second", "gauge", "Measured prefill speed of the upstream (moving average; 0 until measured).");
         foreach (var instance in snapshot.Instances)
         {

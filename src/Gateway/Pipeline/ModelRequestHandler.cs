@@ -61,6 +61,11 @@ internal sealed class ModelRequestHandler(
         finally
         {
             request.Lease?.Dispose();
+            if (request.Lease is { Preemption: { Pauses: > 0 } preemption } lease)
+            {
+                lease.Instance.CountPrefillPauses(preemption.Pauses, preemption.PausedTime);
+            }
+
             ledger.Record(request);
             Log(http, request);
         }

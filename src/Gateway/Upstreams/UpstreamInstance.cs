@@ -15,6 +15,8 @@ internal sealed class UpstreamInstance
     private int _generation;
     private long _failoversIn;
     private long _failoversOut;
+    private long _prefillPauses;
+    private long _prefillPausedTicks;
     private long _outages;
     private int _inFlight;
     private long _lastAnswered;
@@ -70,6 +72,12 @@ internal sealed class UpstreamInstance
 
     /// <summary>Conversations that had to leave this instance because it was down.</summary>
     public long FailoversOut => Interlocked.Read(ref _failoversOut);
+
+    /// <summary>Times a long prefill here was paused for a shorter prompt (Routing/PrefillPreemption).</summary>
+    public long PrefillPauses => Interlocked.Read(ref _prefillPauses);
+
+    /// <summary>Time long prefills here spent paused for shorter prompts, in all.</summary>
+    public TimeSpan PrefillPausedTime => TimeSpan.FromTicks(Interlocked.Read(ref _prefillPausedTicks));
 
     public void SetSlotCount(int slots)
     {
@@ -136,4 +144,11 @@ internal sealed class UpstreamInstance
     public void CountFailoverIn() => Interlocked.Increment(ref _failoversIn);
 
     public void CountFailoverOut() => Interlocked.Increment(ref _failoversOut);
+
+    /// <summary>Adds what one finished request spent paused for shorter prompts.</summary>
+    public void CountPrefillPauses(int pauses, TimeSpan paused)
+    {
+        Interlocked.Add(ref _prefillPauses, pauses);
+        Interlocked.Add(ref _prefillPausedTicks, paused.Ticks);
+    }
 }

@@ -91,4 +91,23 @@ public sealed class BatchOrderTests : IDisposable
 
         Assert.Equal(0, Choose(100_000).Slot!.Index);
     }
+
+    [Theory]
+    [InlineData(true, 0.5, false, 0.5)]
+    [InlineData(true, 0.5, true, 20)]
+    [InlineData(true, 12, false, 20)]
+    [InlineData(false, 0.5, false, 20)]
+    public void DelaySeconds_AboveALongPrefill_IsTheShortPromptsOwnWorkOnlyWhenItWouldPauseIt(bool pausable, double work, bool longPrefill, double expected)
+    {
+        Running(0, prefillSecondsLeft: 20);
+        _pool.Slots[0].LongPrefill = true;
+        _pool.Slots[0].Preemption = pausable ? new PrefillPreemption(_time, budgetSeconds: 20) : null;
+        var order = new BatchOrder(_pool, _time.GetTimestamp(), _time.TimestampFrequency);
+
+        order.Pass(_pool.Slots[0]);
+        order.Pass(_pool.Slots[1]);
+
+        // Pausing costs the long prefill the short prompt's work; a long request, or work near what is left, pauses nothing.
+        Assert.Equal(expected, order.DelaySeconds(work, longPrefill), precision: 6);
+    }
 }

@@ -114,6 +114,10 @@ public sealed class PrefillPreemptionFunctionalTests
 
         await Eventually.TrueAsync(() => gateway.Logs.Lines.Count(l => l.Contains(" Waited=", StringComparison.Ordinal)) == 2, Bound);
         Assert.Single(gateway.Logs.Lines, l => l.Contains(" ms for shorter prompts (1x)", StringComparison.Ordinal) && l.Contains("Status=200", StringComparison.Ordinal));
+        // A pause is routine scheduling, not a forwarding error for YARP to warn about with a stack trace.
+        Assert.DoesNotContain(gateway.Logs.Lines, l => l.StartsWith("Warning Yarp", StringComparison.Ordinal));
+        var metrics = await gateway.Client.GetStringAsync("/metrics");
+        Assert.Contains("gateway_prefill_pauses_total{instance=\"fake\"} 1\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
