@@ -99,7 +99,7 @@ public sealed class ClaudeCodeSixUsersTests(ITestOutputHelper output)
             var runs = await Task.WhenAll(clis.Select((cli, user) => RunUserAsync(leg, user, cli, target)));
             var wall = clock.Elapsed;
             var prefill = await server.MeasureSinceAsync(mark, TimeSpan.FromMinutes(2));
-            var gatewayRequests = gateway is null ? [] : await GatewayRequestsAsync(gateway, prefill.Requests.Count);
+            var gatewayRequests = gateway is null ? [] : await GatewayRequestsAsync(gateway, prefill.CompletedRequests);
             return new LegResult(leg, wall, runs.SelectMany(r => r).ToList(), prefill, gatewayRequests, server.LogPath, gateway?.LogPath, server.Tail(15));
         }
         finally
@@ -195,12 +195,32 @@ public sealed class ClaudeCodeSixUsersTests(ITestOutputHelper output)
 
         // Pinned: the gateway chose an id_slot for every model request, and llama-server says it ran each one by id.
         var messages = leg.GatewayRequests.Where(r => r.Route == "/v1/messages").ToList();
-        Assert.True(messages.Count == leg.Prefill.Requests.Count,
-            $"The gateway logged {messages.Count} /v1/messages requests but llama-server ran {leg.Prefill.Requests.Count} prompts (see {leg.GatewayLog}, {leg.LlamaServerLog})");
+        Assert.True(messages.Count == leg.Prefill.CompletedRequests,
+            $"The gateway logged {messages.Count} /v1/messages requests but llama-server ran {leg.Prefill.CompletedRequests} prompts to the end (see {leg.GatewayLog}, {leg.LlamaServerLog})");
+
+        // Every prompt llama-server cancelled is one the gateway paused for a shorter prompt (and then sent again).
+        var pauses = messages.Sum(r => PausesIn(r.Waited));
+        Assert.True(leg.Prefill.CancelledRequests <= pauses,
+            $"llama-server cancelled {leg.Prefill.CancelledRequests} prompts but the gateway logged only {pauses} pauses (see {leg.GatewayLog}, {leg.LlamaServerLog})");
         var unpinned = messages.Where(r => r.SlotNumber is null).ToList();
         Assert.True(unpinned.Count == 0, $"Every /v1/messages request should be pinned to a slot; these were not:\n  {string.Join("\n  ", unpinned)}");
         var notById = leg.Prefill.Requests.Where(r => r.Selection != "id").ToList();
         Assert.True(notById.Count == 0, $"llama-server should have run every prompt on the slot given by id_slot; these it chose itself:\n  {string.Join("\n  ", notById)}");
+    }
+
+    /// <summary>K of the request log's "paused N ms for shorter prompts (Kx)"; 0 when the request was not paused.</summary>
+    private static int PausesIn(string? waited)
+    {
+        const string Marker = " for shorter prompts (";
+        var at = waited?.IndexOf(Marker, StringComparison.Ordinal) ?? -1;
+        if (at < 0)
+        {
+            return 0;
+        }
+
+        var start = at + Marker.Length;
+        var end = waited!.IndexOf("x)", start, StringComparison.Ordinal);
+        return int.Parse(waited.AsSpan(start, end - start), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private void Record(string path, string text)

@@ -54,6 +54,8 @@ internal sealed record StatusInstance(
     int Queued,
     double PrefillTokensPerSecond,
     double AverageHoldSeconds,
+    long PrefillPauses,
+    double PrefillPausedSeconds,
     StatusSlotSave? SlotSave,
     IReadOnlyList<StatusSlot> Slots);
 

@@ -18,8 +18,29 @@ internal sealed record PrefillReport(long RecomputedTokens, long CachedTokens, d
     /// <summary>The same quantity as <see cref="RecomputedTokens"/>, summed from the log's prompt eval lines.</summary>
     public long LoggedRecomputedTokens => Requests.Sum(r => (long)(r.RecomputedTokens ?? 0));
 
-    /// <summary>The first prompt of the span: for a CLI run, the turn's main request.</summary>
-    public LlamaRequest? First => Requests.Count > 0 ? Requests[0] : null;
+    /// <summary>
+    /// The first prompt of the span: for a CLI run, the turn's main request. When the gateway paused it for a shorter
+    /// prompt, llama-server logged it cancelled and then ran it again on the same slot: that run is the one meant.
+    /// </summary>
+    public LlamaRequest? First
+    {
+        get
+        {
+            if (Requests.Count == 0)
+            {
+                return null;
+            }
+
+            var first = Requests[0];
+            return first.Cancelled ? Requests.Skip(1).FirstOrDefault(r => r.Slot == first.Slot && !r.Cancelled) ?? first : first;
+        }
+    }
+
+    /// <summary>Prompts llama-server ran to the end (not cancelled): one per request the gateway forwarded and was answered.</summary>
+    public int CompletedRequests => Requests.Count(r => !r.Cancelled);
+
+    /// <summary>Prompts cancelled before they finished (the gateway pauses long prefills for shorter prompts).</summary>
+    public int CancelledRequests => Requests.Count(r => r.Cancelled);
 
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"re-computed {RecomputedTokens} tokens (log: {LoggedRecomputedTokens}), cached {CachedTokens}, prefill {PromptSeconds:0.00} s, {Requests.Count} request(s)") +

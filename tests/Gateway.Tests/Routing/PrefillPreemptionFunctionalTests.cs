@@ -118,6 +118,8 @@ public sealed class PrefillPreemptionFunctionalTests
         Assert.DoesNotContain(gateway.Logs.Lines, l => l.StartsWith("Warning Yarp", StringComparison.Ordinal));
         var metrics = await gateway.Client.GetStringAsync("/metrics");
         Assert.Contains("gateway_prefill_pauses_total{instance=\"fake\"} 1\n", metrics, StringComparison.Ordinal);
+        using var status = System.Text.Json.JsonDocument.Parse(await gateway.Client.GetStringAsync("/status.json"));
+        Assert.Equal(1, status.RootElement.GetProperty("instances")[0].GetProperty("prefillPauses").GetInt64());
     }
 
     [Fact]
