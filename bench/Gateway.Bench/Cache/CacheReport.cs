@@ -80,6 +80,18 @@ internal static class CacheReport
             md.Paragraph("Per main follow-up turn, measured inside the gateway: time in its slot queue, then saving the evicted slot and restoring the conversation's saved state (SlotSave), "
                 + "then the rest of the wait until llama-server launched the task (connection, llama-server's own task queue, which slot actions also pass through), "
                 + "then launch to the first model event at the client (prefill of what the slot did not hold, shared with other slots' prompts in the same batches, and the first token).");
+
+            var pauseLines = gateways.Select(r =>
+            {
+                var paused = r.Model.Where(m => m.Decision is { Pauses: > 0 }).ToList();
+                var byKind = string.Join(", ", paused.GroupBy(m => m.Request.Kind).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"));
+                return paused.Count == 0
+                    ? $"{r.Label}: no request was paused."
+                    : string.Create(CultureInfo.InvariantCulture, $"{r.Label}: {paused.Count} requests paused ({byKind}), {paused.Sum(m => m.Decision!.Pauses)} pauses, {paused.Sum(m => m.Decision!.PausedSeconds):0.0} s paused in all.");
+            });
+            md.Paragraph("Long prefills paused for shorter prompts placed above them (Gateway:Routing:PreemptLongPrefills; cancelled upstream, then sent again): "
+                + string.Join(" ", pauseLines) + " llama-server's prompt and cached counters count the part of a paused prompt processed before its pause again as cached when it is sent again, "
+                + "which raises that variant's prompt tokens and hit ratio; its re-computed tokens count each computed token once.");
         }
 
         md.Heading(2, "Waiting behind other users");

@@ -64,7 +64,8 @@ internal sealed class InProcessGateway : IAsyncDisposable
                 && http.Features.Get<LlamaGateway.Pipeline.GatewayRequestContext>() is { } context)
             {
                 decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id,
-                    context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds, context.WaitReasons);
+                    context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds, context.WaitReasons,
+                    context.Lease?.Preemption?.Pauses ?? 0, context.Lease?.Preemption?.PausedTime.TotalSeconds ?? 0);
             }
         });
         await app.StartAsync();
@@ -81,9 +82,11 @@ internal sealed class InProcessGateway : IAsyncDisposable
 
 /// <summary>
 /// The gateway's routing decision for one request: request kind, reason, pinned slot, conversation, and how long the
-/// request waited in the gateway's slot queue and for the slot's save/restore before it was forwarded.
+/// request waited in the gateway's slot queue and for the slot's save/restore before it was forwarded, and how often
+/// and how long it was paused for shorter prompts (a long prefill, Routing/PrefillPreemption).
 /// </summary>
-internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds, string? WaitReasons);
+internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds, string? WaitReasons,
+    int Pauses = 0, double PausedSeconds = 0);
 
 /// <summary>Keeps the structured fields of the gateway's request log events (EventId 1 completed, 2 failed).</summary>
 internal sealed class GatewayLogCapture : ILoggerProvider

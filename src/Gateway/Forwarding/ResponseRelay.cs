@@ -205,8 +205,8 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
         catch (Exception ex) when (first && preemption is not null && preemption.AttemptToken.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {
-            // Paused for shorter prompts before the first event: nothing reached the client but the headers; returning
-            // drops the upstream response, whose closed connection makes llama-server stop at its next batch.
+            // Paused for shorter prompts before the first event: nothing has reached the client; returning drops the
+            // upstream response, whose closed connection makes llama-server stop at its next batch.
         }
         catch (Exception ex) when (shutdown.DrainExpired.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
         {

@@ -73,7 +73,8 @@ internal sealed class UpstreamForwarder(
             if (preemption is not null && preemption.EndAttempt() && !cancel.IsCancellationRequested)
             {
                 // Paused for shorter prompts before any output: sent again once they are processed, and llama-server
-                // continues from the tokens this attempt processed. The client has at most the stream's headers.
+                // continues from the tokens this attempt processed. Nothing has reached the client (the relay starts
+                // the response with the first event), so the status YARP set for the cancelled call is undone.
                 http.Features.Set<IForwarderErrorFeature>(null);
                 if (!http.Response.HasStarted)
                 {
