@@ -34,7 +34,7 @@ internal sealed record CacheOptions
 /// </summary>
 internal static class CacheSuite
 {
-    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save"];
+    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-pause"];
 
     public static CacheOptions Parse(Cli cli, string repositoryRoot, string commandLine)
     {
@@ -130,7 +130,7 @@ internal static class CacheSuite
             {
                 for (var i = 0; i < options.Instances; i++)
                 {
-                    var slotSavePath = variant == "gateway-slot-save" ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
+                    var slotSavePath = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal) ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
                     servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath, options.BatchSize));
                 }
             });
@@ -147,9 +147,16 @@ internal static class CacheSuite
                     urlFor = u => proxies[u % proxies.Length].BaseUrl;
                     break;
                 case "gateway-slot-save":
+                case "gateway-slot-save-pause":
                     // llama-server saves a slot's state to disk before the gateway hands the slot to another
                     // conversation and restores it when that conversation returns (Gateway:Upstreams:N:SlotSave).
                     var slotSave = Enumerable.Range(0, servers.Count).ToDictionary(i => $"Gateway:Upstreams:{i}:SlotSave:Enabled", _ => (string?)"true");
+                    if (variant == "gateway-slot-save-pause")
+                    {
+                        // Long prefills paused for short prompts placed above them (off by default).
+                        slotSave["Gateway:Routing:PreemptLongPrefills"] = "true";
+                    }
+
                     gateway = await InProcessGateway.StartAsync([.. servers.Select(s => s.BaseUrl)], slots, slotSave);
                     urlFor = _ => gateway.BaseUrl;
                     break;
@@ -233,6 +240,7 @@ internal static class CacheSuite
         "naive-np1" => "(b1) 1-thread normalizing proxy, -np 1",
         "naive" => $"(b2) 1-thread normalizing proxy, -np {slots}",
         "gateway-slot-save" => $"(c2) gateway + SlotSave to disk, -np {slots}",
+        "gateway-slot-save-pause" => $"(c3) gateway + SlotSave + pausing long prefills, -np {slots}",
         _ => $"(c) gateway, -np {slots}",
     };
 
@@ -242,6 +250,7 @@ internal static class CacheSuite
         "naive-np1" => "(b1) proxy -np 1",
         "naive" => $"(b2) proxy -np {slots}",
         "gateway-slot-save" => $"(c2) gateway+save -np {slots}",
+        "gateway-slot-save-pause" => $"(c3) gateway+save+pause -np {slots}",
         _ => $"(c) gateway -np {slots}",
     };
 

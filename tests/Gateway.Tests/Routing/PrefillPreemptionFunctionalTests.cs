@@ -84,6 +84,7 @@ public sealed class PrefillPreemptionFunctionalTests
         {
             ["Gateway:Upstreams:0:Slots"] = "4",
             ["Gateway:Routing:MaxSlotsPerUser"] = "4",
+            ["Gateway:Routing:PreemptLongPrefills"] = "true",
         });
 
         var longRequest = gateway.Client.SendAsync(Post(Long));
@@ -195,6 +196,7 @@ public sealed class PrefillPreemptionFunctionalTests
         {
             ["Gateway:Upstreams:0:Slots"] = "4",
             ["Gateway:Routing:MaxSlotsPerUser"] = "4",
+            ["Gateway:Routing:PreemptLongPrefills"] = "true",
         });
 
         var longRequest = gateway.Client.SendAsync(Post(Long));
@@ -235,6 +237,7 @@ public sealed class PrefillPreemptionFunctionalTests
         {
             ["Gateway:Upstreams:0:Slots"] = "4",
             ["Gateway:Routing:MaxSlotsPerUser"] = "4",
+            ["Gateway:Routing:PreemptLongPrefills"] = "true",
         });
         var router = gateway.Service<LlamaGateway.Routing.SlotRouter>();
 

@@ -383,7 +383,7 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_ShortPromptAboveARunningLongPrefill_PausesItUntilTheShortPromptIsProcessed()
     {
-        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, PreemptLongPrefills = true });
         var longLease = await RouteNowAsync(Request("u1", Fingerprint(1, 32_000, 11)));
         var attempt = await longLease.Preemption!.NextAttemptAsync(CancellationToken.None);
 
@@ -403,7 +403,7 @@ public sealed class SlotRouterTests : IDisposable
     [Fact]
     public async Task RouteAsync_LongPrefillAboutToFinish_IsNotPaused()
     {
-        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4 });
+        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, PreemptLongPrefills = true });
         var longLease = await RouteNowAsync(Request("u1", Fingerprint(1, 32_000, 11)));
         var attempt = await longLease.Preemption!.NextAttemptAsync(CancellationToken.None);
 
