@@ -211,19 +211,37 @@ internal sealed class UnchangedValueCache
 
             // A bucket shares its first bytes; past its limit its least recently added value goes (and its cost).
             var evict = bucket.Length >= _maxPerBucket ? Oldest(bucket) : -1;
-            var next = new List<CachedValue>(bucket.Length + 1);
-            next.AddRange(bucket);
-            next.Insert(before + 1, added);
             if (evict >= 0)
             {
                 var dropped = bucket[evict];
                 dropped.Evicted = true;
                 _sizeBytes -= dropped.CostBytes;
                 _live--;
-                next.RemoveAt(evict <= before ? evict : evict + 1);
             }
 
-            _buckets[key] = [.. next];
+            // The bucket stays sorted by bytes: the new value right after its predecessor, the evicted one left out; built
+            // in one pass, since this runs under the lock every normalizer shares.
+            var next = new CachedValue[bucket.Length + (evict >= 0 ? 0 : 1)];
+            var n = 0;
+            if (before < 0)
+            {
+                next[n++] = added;
+            }
+
+            for (var i = 0; i < bucket.Length; i++)
+            {
+                if (i != evict)
+                {
+                    next[n++] = bucket[i];
+                }
+
+                if (i == before)
+                {
+                    next[n++] = added;
+                }
+            }
+
+            _buckets[key] = next;
             _age.Enqueue(added);
             _sizeBytes += added.CostBytes;
             _live++;
