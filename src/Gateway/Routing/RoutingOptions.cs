@@ -22,8 +22,8 @@ internal sealed class RoutingOptions
     /// <summary>Whether a short prompt placed above a long prefill on the same instance pauses it (cancels its upstream
     /// call, which keeps what it processed, and sends it again once the short prompt is processed): llama-server fills
     /// batches slot by slot in index order, so otherwise the short prompt waits for the whole long one.
-    /// Off by default: in the cache bench it made follow-up turns 0.4-0.9 s faster at the median and new conversations'
-    /// first turns 3-14 s slower, a net loss in the time users wait (bench/results/HISTORY.md, session 9).</summary>
+    /// Off by default: in the cache bench it made follow-up turns faster and new conversations' first turns slower,
+    /// with no clear gain over all turns (bench/results/HISTORY.md, session 9).</summary>
     public bool PreemptLongPrefills { get; set; }
 
     /// <summary>Longest a request waits in the gateway's queue for a slot before a 503 (seconds).</summary>
