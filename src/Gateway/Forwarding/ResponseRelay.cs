@@ -86,6 +86,7 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var timeouts = options.CurrentValue.Timeouts;
         // The response starts with the first relayed event (or error event), not here: a request paused for shorter
         // prompts before its first event is sent again through YARP, which refuses once the response has started.
+        // Clients see no difference: Kestrel's StartAsync sends nothing either, the headers go out with the first write.
         var response = http.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
