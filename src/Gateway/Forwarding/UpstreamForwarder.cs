@@ -75,12 +75,7 @@ internal sealed class UpstreamForwarder(
                 // Paused for shorter prompts before any output: sent again once they are processed, and llama-server
                 // continues from the tokens this attempt processed. Nothing has reached the client (the relay starts
                 // the response with the first event), so the status YARP set for the cancelled call is undone.
-                http.Features.Set<IForwarderErrorFeature>(null);
-                if (!http.Response.HasStarted)
-                {
-                    http.Response.StatusCode = StatusCodes.Status200OK;
-                }
-
+                ResetResponse(http);
                 continue;
             }
 
