@@ -8,8 +8,8 @@ namespace LlamaGateway.Routing;
 /// (llama-server adds each prompt token to the slot's cache as it batches it; checked on this bench's llama-server:
 /// a 12,853-token prompt cut off after 3,584 tokens was resent with <c>cache_n = 3584</c>), so once the shorter
 /// prompts are processed the same request is sent again and continues where it stopped.
-/// Only before the request's first output, while the client has at most the response headers: after that a resend
-/// would replay output the client has seen. Each request is paused for at most as long as its own expected prefill,
+/// Only before the request's first output, while nothing has reached the client: after that a resend would replay
+/// output the client has seen. Each request is paused for at most as long as its own expected prefill,
 /// so a stream of short requests can at most double a long one's wait, never starve it.
 /// </summary>
 internal sealed class PrefillPreemption
@@ -67,7 +67,10 @@ internal sealed class PrefillPreemption
         }
     }
 
-    /// <summary>The running attempt's token, cancelled when the attempt is paused; none between attempts.</summary>
+    /// <summary>
+    /// The running attempt's token, cancelled only when the attempt is paused (so a cancelled token always means a
+    /// pause, never the client leaving or the drain ending); none between attempts.
+    /// </summary>
     public CancellationToken AttemptToken
     {
         get
@@ -80,8 +83,8 @@ internal sealed class PrefillPreemption
     }
 
     /// <summary>
-    /// Waits while the request is paused, then starts an upstream attempt: the returned token (linked to
-    /// <paramref name="outer"/>) is cancelled if a shorter prompt pauses the attempt.
+    /// Waits while the request is paused (until <paramref name="outer"/> fires), then starts an upstream attempt: the
+    /// returned token is cancelled if a shorter prompt pauses the attempt.
     /// </summary>
     public async ValueTask<CancellationToken> NextAttemptAsync(CancellationToken outer)
     {
@@ -92,7 +95,7 @@ internal sealed class PrefillPreemption
             {
                 if (_holders == 0)
                 {
-                    _attempt = CancellationTokenSource.CreateLinkedTokenSource(outer);
+                    _attempt = new CancellationTokenSource();
                     _attemptPaused = false;
                     return _attempt.Token;
                 }

@@ -80,6 +80,20 @@ public sealed class PrefillPreemptionTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => next.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    [Fact]
+    public async Task NextAttemptAsync_OuterTokenCancelledDuringTheAttempt_LeavesTheAttemptTokenUncancelled()
+    {
+        // The relay reads a cancelled attempt token as a pause; a client that left or a drain that ended is not one.
+        var preemption = new PrefillPreemption(_time, budgetSeconds: 10);
+        using var clientGone = new CancellationTokenSource();
+        var attempt = await preemption.NextAttemptAsync(clientGone.Token);
+
+        await clientGone.CancelAsync();
+
+        Assert.False(attempt.IsCancellationRequested);
+        Assert.False(preemption.EndAttempt());
+    }
+
     [Theory]
     [InlineData(10, 0.3, true)]
     [InlineData(1.5, 0.1, false)]
