@@ -129,6 +129,30 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>Time spent in llama-server's slot save and restore calls (the evicted state, the conversation's own) before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }
 
+    /// <summary>
+    /// A restore still unanswered when the request was forwarded (<c>SlotSave:ForwardDuringRestore</c>). It settles what
+    /// the slot holds, so it must finish before the lease is released: <see cref="SettleSlotActionAsync"/>.
+    /// </summary>
+    public Task? PendingSlotAction { get; set; }
+
+    /// <summary>Waits for <see cref="PendingSlotAction"/>, if any; never throws (a cancelled restore has done its own bookkeeping).</summary>
+    public async ValueTask SettleSlotActionAsync()
+    {
+        if (PendingSlotAction is not { } pending)
+        {
+            return;
+        }
+
+        PendingSlotAction = null;
+        try
+        {
+            await pending;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     public int UpstreamStatus { get; set; }
 
     public long ResponseBytes { get; set; }

@@ -60,6 +60,8 @@ internal sealed class ModelRequestHandler(
         }
         finally
         {
+            // A restore still unanswered settles what the slot holds before the slot is released to anyone else.
+            await request.SettleSlotActionAsync();
             request.Lease?.Dispose();
             if (request.Lease is { Preemption: { Pauses: > 0 } preemption } lease)
             {
@@ -165,6 +167,7 @@ internal sealed class ModelRequestHandler(
 
             attempts++;
             var unreachable = request.Lease.Instance;
+            await request.SettleSlotActionAsync();
             request.Lease.Dispose();
             request.Lease = null;
             request.ReleaseUpstreamBody();

@@ -62,7 +62,36 @@ internal sealed class SlotHandover(
             {
                 var chosen = restore;
                 restore = null;
-                await RestoreAsync(request, index, lease, slot, chosen, options, cancellationToken);
+                if (!options.ForwardDuringRestore)
+                {
+                    var waited = time.GetTimestamp();
+                    try
+                    {
+                        await RestoreAsync(index, lease, slot, chosen, options, sent: null, cancellationToken);
+                    }
+                    finally
+                    {
+                        request.SlotActionTime += time.GetElapsedTime(waited);
+                    }
+
+                    return;
+                }
+
+                // Forwarded once the restore call is on the wire: llama-server queues the request's task only after
+                // tokenizing its prompt, so both run in the same pause between batches, restore first.
+                var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var restoring = RestoreAsync(index, lease, slot, chosen, options, sent, cancellationToken);
+                var started = time.GetTimestamp();
+                await Task.WhenAny(sent.Task, restoring);
+                request.SlotActionTime += time.GetElapsedTime(started);
+                if (restoring.IsCompleted)
+                {
+                    await restoring;
+                }
+                else
+                {
+                    request.PendingSlotAction = FinishInBackgroundAsync(restoring, lease, slot);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -134,14 +163,18 @@ internal sealed class SlotHandover(
         }
     }
 
-    private async Task RestoreAsync(GatewayRequestContext request, SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Restores <paramref name="restore"/> into the slot and records what the slot then holds. Runs on while the
+    /// request is forwarded when <paramref name="sent"/> is given, so it touches the lease and the shared index only.
+    /// </summary>
+    private async Task RestoreAsync(SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, TaskCompletionSource? sent, CancellationToken cancellationToken)
     {
         var instance = lease.Instance;
         var file = restore.File;
         SlotActionResult result;
         try
         {
-            result = await TimedAsync(request, () => client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken));
+            result = await client.RestoreAsync(instance, slot, file.FileName, Timeout(options), cancellationToken, sent);
         }
         catch (OperationCanceledException)
         {
@@ -170,6 +203,24 @@ internal sealed class SlotHandover(
                 lease.AddStep("restore-failed");
                 SlotPersistenceLog.RestoreFailed(logger, file.FileName, slot, instance.Name, result.Outcome, result.Detail);
                 break;
+        }
+    }
+
+    /// <summary>The forwarded request's wait for its restore's answer: never throws, since it runs as the request ends.</summary>
+    private async Task FinishInBackgroundAsync(Task restoring, RoutingLease lease, int slot)
+    {
+        try
+        {
+            await restoring;
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left: RestoreAsync has already forgotten what the slot holds.
+        }
+        catch (Exception ex)
+        {
+            ReliabilityLog.UnhandledFailure(logger, "POST", $"/slots/{slot}?action=restore ({lease.Instance.Name})", ex);
+            router.SlotNowHolds(lease, null);
         }
     }
 

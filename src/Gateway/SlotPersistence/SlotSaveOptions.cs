@@ -25,9 +25,18 @@ internal sealed class SlotSaveOptions
     /// <summary>Longest one save or restore may take (seconds); past it the request goes on without it.</summary>
     public double TimeoutSeconds { get; set; } = DefaultTimeoutSeconds;
 
+    /// <summary>
+    /// Whether the request goes to llama-server as soon as its restore call has been sent, rather than once the restore
+    /// is answered. llama-server runs queued tasks in order between two batches, so the restore still comes first (the
+    /// request's own task is queued only after its prompt is parsed and tokenized, tens of milliseconds later), and the
+    /// request no longer waits out a whole batch of the other slots after the restore.
+    /// </summary>
+    public bool ForwardDuringRestore { get; set; } = true;
+
     public long MaxDiskBytes => MaxDiskMiB * 1024 * 1024;
 
     /// <summary>Whether a reload changed nothing here (the instance keeps its runtime state).</summary>
     public bool SameAs(SlotSaveOptions other) =>
-        Enabled == other.Enabled && MaxDiskMiB == other.MaxDiskMiB && MinTokens == other.MinTokens && TimeoutSeconds.Equals(other.TimeoutSeconds);
+        Enabled == other.Enabled && MaxDiskMiB == other.MaxDiskMiB && MinTokens == other.MinTokens && TimeoutSeconds.Equals(other.TimeoutSeconds)
+        && ForwardDuringRestore == other.ForwardDuringRestore;
 }

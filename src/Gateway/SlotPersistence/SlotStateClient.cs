@@ -25,11 +25,15 @@ internal sealed class SlotStateClient(IHttpClientFactory clients, TimeProvider t
     public Task<SlotActionResult> SaveAsync(UpstreamInstance instance, int slot, string fileName, TimeSpan timeout, CancellationToken cancellationToken) =>
         SendAsync(instance, slot, "save", fileName, timeout, cancellationToken);
 
-    public Task<SlotActionResult> RestoreAsync(UpstreamInstance instance, int slot, string fileName, TimeSpan timeout, CancellationToken cancellationToken) =>
-        SendAsync(instance, slot, "restore", fileName, timeout, cancellationToken);
+    /// <summary>
+    /// As <see cref="SaveAsync"/> for a restore. <paramref name="sent"/>, when given, completes once the whole call has
+    /// been written to the connection (flushed to the socket), long before llama-server answers.
+    /// </summary>
+    public Task<SlotActionResult> RestoreAsync(UpstreamInstance instance, int slot, string fileName, TimeSpan timeout, CancellationToken cancellationToken, TaskCompletionSource? sent = null) =>
+        SendAsync(instance, slot, "restore", fileName, timeout, cancellationToken, sent);
 
     /// <summary>Throws <see cref="OperationCanceledException"/> only when <paramref name="cancellationToken"/> (the client) cancelled.</summary>
-    private async Task<SlotActionResult> SendAsync(UpstreamInstance instance, int slot, string action, string fileName, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<SlotActionResult> SendAsync(UpstreamInstance instance, int slot, string action, string fileName, TimeSpan timeout, CancellationToken cancellationToken, TaskCompletionSource? sent = null)
     {
         using var timer = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
@@ -39,7 +43,7 @@ internal sealed class SlotStateClient(IHttpClientFactory clients, TimeProvider t
             using var message = new HttpRequestMessage(HttpMethod.Post, uri)
             {
                 // The gateway's file names are [A-Za-z0-9_.-] only, so they need no JSON escaping.
-                Content = new StringContent("{\"filename\":\"" + fileName + "\"}", Encoding.UTF8, "application/json"),
+                Content = new SignallingJsonContent(Encoding.UTF8.GetBytes("{\"filename\":\"" + fileName + "\"}"), sent),
             };
             if (!string.IsNullOrEmpty(instance.Options.ApiKey))
             {

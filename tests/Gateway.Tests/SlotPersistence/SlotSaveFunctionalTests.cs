@@ -101,11 +101,31 @@ public sealed class SlotSaveFunctionalTests
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{name} turn {turn}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
-    /// <summary>What the upstream received, as "path" or "path file" for slot calls, and "chat X" for model requests of conversation X.</summary>
-    private static List<string> Calls(FakeUpstream upstream) => upstream.Requests.Select(r =>
-        r.Path.StartsWith("/slots/", StringComparison.Ordinal)
-            ? r.Path + " " + JsonDocument.Parse(r.Body).RootElement.GetProperty("filename").GetString()
-            : r.Path == ChatPath ? "chat " + Between(r.BodyText, "conversation ", ".") : r.Path).ToList();
+    /// <summary>
+    /// What the upstream received, as "path" or "path file" for slot calls, and "chat X" for model requests of
+    /// conversation X. With <c>SlotSave:ForwardDuringRestore</c> (on by default) a request is forwarded as soon as its
+    /// restore call is on the wire, and this fake records each call once its handler has read the body, which two
+    /// connections may do in either order; so a model request recorded just before a restore is put back after it.
+    /// That the gateway forwards only once the restore is sent is <see cref="Messages_RestoreUnanswered_RequestIsForwardedAlready"/>;
+    /// the order llama-server itself runs them in, the end-to-end SlotSaveRestoreTests.
+    /// </summary>
+    private static List<string> Calls(FakeUpstream upstream)
+    {
+        var calls = upstream.Requests.Select(r =>
+            r.Path.StartsWith("/slots/", StringComparison.Ordinal)
+                ? r.Path + " " + JsonDocument.Parse(r.Body).RootElement.GetProperty("filename").GetString()
+                : r.Path == ChatPath ? "chat " + Between(r.BodyText, "conversation ", ".") : r.Path).ToList();
+        for (var i = 0; i + 1 < calls.Count; i++)
+        {
+            if (calls[i].StartsWith("chat ", StringComparison.Ordinal) && calls[i + 1].StartsWith(RestorePath, StringComparison.Ordinal))
+            {
+                (calls[i], calls[i + 1]) = (calls[i + 1], calls[i]);
+                i++;
+            }
+        }
+
+        return calls;
+    }
 
     private static string Between(string text, string start, string end)
     {
@@ -160,6 +180,90 @@ public sealed class SlotSaveFunctionalTests
         var metrics = await gateway.Client.GetStringAsync("/metrics");
         Assert.Contains("gateway_slot_restores_total{instance=\"fake\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("gateway_slot_saves_total{instance=\"fake\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Messages_RestoreUnanswered_RequestIsForwardedAlready()
+    {
+        // The restore is answered only once the returning conversation's request has arrived: a gateway that waited
+        // for the answer would never send it, and the restore would give up after 10 s.
+        var returning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var restoreAnsweredEarly = false;
+        await using var upstream = await StartUpstreamAsync(async (http, fileName) =>
+        {
+            if (http.Request.Query["action"] == "restore")
+            {
+                try
+                {
+                    await returning.Task.WaitAsync(TimeSpan.FromSeconds(10));
+                }
+                catch (TimeoutException)
+                {
+                    restoreAnsweredEarly = true;
+                }
+            }
+
+            await AnswerSlotAsync(http, fileName);
+        });
+        var answerModel = upstream.Handler;
+        upstream.Handler = async (http, request) =>
+        {
+            if (request.Path == ChatPath && request.BodyText.Contains("question 2", StringComparison.Ordinal))
+            {
+                returning.TrySetResult();
+            }
+
+            await answerModel(http, request);
+        };
+        await using var gateway = await StartGatewayAsync(upstream);
+
+        await SendOkAsync(gateway, "A", 1);
+        await SendOkAsync(gateway, "B", 1);
+        await SendOkAsync(gateway, "A", 2);
+
+        Assert.False(restoreAnsweredEarly, "the gateway waited for the restore's answer before forwarding the request");
+        Assert.Equal(["chat A", $"{SavePath} llama-gateway-fake-0.bin", "chat B", $"{SavePath} llama-gateway-fake-1.bin", $"{RestorePath} llama-gateway-fake-0.bin", "chat A"], Calls(upstream));
+
+        // The answer still reached the bookkeeping before the slot was released.
+        Assert.Equal(["empty-slot", "evict-least-valuable+saved", "evict-least-valuable+saved+restored"], await ReasonsAsync(gateway, 3));
+        Assert.Equal(1, (await SlotSaveStatusAsync(gateway)).GetProperty("restores").GetInt64());
+        // The slot is known to hold A afterwards: its next turn neither saves nor restores.
+        await SendOkAsync(gateway, "A", 3);
+        Assert.Equal(["chat A", $"{SavePath} llama-gateway-fake-0.bin", "chat B", $"{SavePath} llama-gateway-fake-1.bin", $"{RestorePath} llama-gateway-fake-0.bin", "chat A", "chat A"], Calls(upstream));
+    }
+
+    [Fact]
+    public async Task Messages_ForwardDuringRestoreOff_RequestWaitsForTheRestoreAnswer()
+    {
+        var restoreAnswered = false;
+        bool? answeredBeforeReturn = null;
+        await using var upstream = await StartUpstreamAsync(async (http, fileName) =>
+        {
+            if (http.Request.Query["action"] == "restore")
+            {
+                Volatile.Write(ref restoreAnswered, true);
+            }
+
+            await AnswerSlotAsync(http, fileName);
+        });
+        var answerModel = upstream.Handler;
+        upstream.Handler = async (http, request) =>
+        {
+            if (request.Path == ChatPath && request.BodyText.Contains("question 2", StringComparison.Ordinal))
+            {
+                answeredBeforeReturn = Volatile.Read(ref restoreAnswered);
+            }
+
+            await answerModel(http, request);
+        };
+        await using var gateway = await StartGatewayAsync(upstream, new Dictionary<string, string?> { ["Gateway:Upstreams:0:SlotSave:ForwardDuringRestore"] = "false" });
+
+        await SendOkAsync(gateway, "A", 1);
+        await SendOkAsync(gateway, "B", 1);
+        await SendOkAsync(gateway, "A", 2);
+
+        Assert.True(answeredBeforeReturn, "with ForwardDuringRestore off the request must go only after the restore was answered");
+        Assert.Equal(["empty-slot", "evict-least-valuable+saved", "evict-least-valuable+saved+restored"], await ReasonsAsync(gateway, 3));
     }
 
     [Fact]
