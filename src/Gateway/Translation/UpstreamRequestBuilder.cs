@@ -36,7 +36,7 @@ internal static class UpstreamRequestBuilder
                 break;
             case ApiRoute.Messages:
                 request.UpstreamPath = ApiRoute.Messages.Path();
-                outcome = MessagesPassThrough(body.WrittenSpan);
+                outcome = request.BodyTape is { } passTape ? MessagesPassThrough(passTape) : MessagesPassThrough(body.WrittenSpan);
                 break;
             default:
                 request.UpstreamPath = request.Route.Path();
@@ -67,6 +67,26 @@ internal static class UpstreamRequestBuilder
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// As <see cref="MessagesPassThrough(ReadOnlySpan{byte})"/> from the tape the request path already built: the
+    /// top-level fields are found by jumping over each value, not by reading a 100 KB body again token by token.
+    /// </summary>
+    private static TranslationOutcome MessagesPassThrough(Normalization.JsonTape tape)
+    {
+        var root = tape.Root;
+        var stream = false;
+        var model = string.Empty;
+        if (root.ValueKind == System.Text.Json.JsonValueKind.Object)
+        {
+            stream = root.TryGetProperty("stream"u8, out var streamValue) && streamValue.ValueKind == System.Text.Json.JsonValueKind.True;
+            model = root.TryGetProperty("model"u8, out var modelValue) && modelValue.ValueKind == System.Text.Json.JsonValueKind.String
+                ? modelValue.GetString()
+                : string.Empty;
+        }
+
+        return new TranslationOutcome(true, null, stream, model);
     }
 
     private static TranslationOutcome MessagesPassThrough(ReadOnlySpan<byte> body)
