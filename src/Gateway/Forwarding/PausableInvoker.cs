@@ -10,7 +10,7 @@ namespace LlamaGateway.Forwarding;
 /// Through YARP a cancelled call would be a forwarding error, logged as a warning with a stack trace for what is
 /// routine scheduling.
 /// </summary>
-internal sealed class PausableInvoker(HttpMessageInvoker inner, CancellationToken pause) : HttpMessageInvoker(Unused.Handler, disposeHandler: false)
+internal sealed class PausableInvoker(HttpMessageInvoker inner, CancellationToken pause) : HttpMessageInvoker(UnusedHandler.Instance, disposeHandler: false)
 {
     public override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -27,13 +27,4 @@ internal sealed class PausableInvoker(HttpMessageInvoker inner, CancellationToke
 
     public override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
         throw new NotSupportedException("The gateway forwards asynchronously.");
-
-    /// <summary>HttpMessageInvoker needs a handler; every call goes to the wrapped invoker instead.</summary>
-    private sealed class Unused : HttpMessageHandler
-    {
-        public static readonly Unused Handler = new();
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            throw new NotSupportedException();
-    }
 }

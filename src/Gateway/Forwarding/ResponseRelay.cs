@@ -26,6 +26,12 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
 
     public async Task RelayAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
+        if (request.UpstreamClosedEarly is not null)
+        {
+            // The stand-in for a connection closed before any answer: dropped, and the request is sent again.
+            return;
+        }
+
         var status = (int)upstream.StatusCode;
         var mediaType = upstream.Content.Headers.ContentType?.MediaType;
         var stream = status < 400 && string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);

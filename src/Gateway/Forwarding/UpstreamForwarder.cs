@@ -21,7 +21,8 @@ internal sealed class UpstreamForwarder(
     ResponseRelay relay,
     UpstreamHealth health,
     GatewayShutdown shutdown,
-    IOptionsMonitor<GatewayOptions> options)
+    IOptionsMonitor<GatewayOptions> options,
+    ILogger<UpstreamForwarder> logger)
 {
     public async Task<ForwardOutcome> ForwardAsync(HttpContext http, GatewayRequestContext request)
     {
@@ -44,7 +45,12 @@ internal sealed class UpstreamForwarder(
         var preemption = request.Lease.Preemption;
         while (true)
         {
-            var invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
+            HttpMessageInvoker invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
+            if (attempt < MaxAttempts(request.Route))
+            {
+                invoker = new ClosedConnectionInvoker(invoker, request, timeouts.ConnectSeconds);
+            }
+
             if (preemption is not null)
             {
                 try
@@ -79,17 +85,33 @@ internal sealed class UpstreamForwarder(
                 continue;
             }
 
-            if (error == ForwarderError.None)
+            if (request.UpstreamClosedEarly is { } closed)
             {
-                // The relay has written the response (or its error) and reported the instance's health.
-                return ForwardOutcome.Completed;
-            }
+                // Closed before answering on an attempt that may be repeated: sent again below, without YARP's warning.
+                request.UpstreamClosedEarly = null;
+                if (shutdown.DrainExpired.IsCancellationRequested || http.RequestAborted.IsCancellationRequested)
+                {
+                    error = ForwarderError.Request;
+                    exception = closed;
+                    break;
+                }
 
-            exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
-            if (!ClosedWithoutAnswer(http, error, exception, timeouts.ConnectSeconds) || shutdown.DrainExpired.IsCancellationRequested
-                || attempt >= MaxAttempts(request.Route))
+                ReliabilityLog.ClosedBeforeAnswer(logger, instance.Name, closed.GetBaseException().Message);
+            }
+            else
             {
-                break;
+                if (error == ForwarderError.None)
+                {
+                    // The relay has written the response (or its error) and reported the instance's health.
+                    return ForwardOutcome.Completed;
+                }
+
+                exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
+                if (!ClosedWithoutAnswer(http, error, exception, timeouts.ConnectSeconds) || shutdown.DrainExpired.IsCancellationRequested
+                    || attempt >= MaxAttempts(request.Route))
+                {
+                    break;
+                }
             }
 
             // The upstream closed the connection before answering. llama-server closes its connection after every

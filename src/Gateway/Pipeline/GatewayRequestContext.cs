@@ -168,6 +168,12 @@ internal sealed class GatewayRequestContext : IDisposable
     /// </summary>
     public bool FreshConnection { get; set; }
 
+    /// <summary>
+    /// Set by the attempt's call when the upstream closed the connection before answering and the request will be
+    /// sent again (<c>Forwarding.ClosedConnectionInvoker</c>); the relay then drops the attempt's stand-in answer.
+    /// </summary>
+    public Exception? UpstreamClosedEarly { get; set; }
+
     /// <summary>Whether any response byte has been produced by the upstream (so a retry would replay generation).</summary>
     public bool UpstreamResponded { get; set; }
 

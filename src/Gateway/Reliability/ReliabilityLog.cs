@@ -47,4 +47,8 @@ internal static partial class ReliabilityLog
     [LoggerMessage(EventId = 122, Level = LogLevel.Information,
         Message = "Upstream {Upstream} missed a health probe but is serving requests ({InFlight} in flight): kept in routing; {Reason}")]
     public static partial void ProbeTimedOutWhileBusy(ILogger logger, string upstream, int inFlight, string reason);
+
+    [LoggerMessage(EventId = 123, Level = LogLevel.Debug,
+        Message = "Upstream {Upstream} closed the connection before answering ({Reason}); sending the request again on a new connection")]
+    public static partial void ClosedBeforeAnswer(ILogger logger, string upstream, string reason);
 }

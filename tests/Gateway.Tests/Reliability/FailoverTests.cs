@@ -110,6 +110,10 @@ public sealed class FailoverTests
         Assert.Equal(2, upstream.Requests.Count);
         Assert.Equal(["", "close"], connectionHeaders.Select(h => h.ToLowerInvariant()).ToArray());
         Assert.True(gateway.Service<UpstreamRegistry>().Instances[0].IsHealthy);
+
+        // Routine with llama-server, so neither YARP's forwarding-error warning nor a failure of the gateway's own is logged.
+        Assert.DoesNotContain("An error was encountered before receiving a response", gateway.Logs.All);
+        Assert.DoesNotContain(gateway.Logs.Lines, l => l.StartsWith("Warning ", StringComparison.Ordinal) && !l.Contains("No users are configured", StringComparison.Ordinal));
         await Leaks.AssertNoneAsync(gateway);
     }
 
