@@ -233,6 +233,67 @@ public sealed class SlotSaveFunctionalTests
     }
 
     [Fact]
+    public async Task Messages_RestoreAnsweredAfterTheRequestEnded_SlotHeldUntilTheAnswer()
+    {
+        // What llama-server does if the request's task was ever queued before its restore: the restore waits until the
+        // slot is free, so it is answered only after the request has ended. Until then the slot is not given to anyone.
+        var returningAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseRestore = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var restoreAnswered = false;
+        bool? answeredBeforeNext = null;
+        await using var upstream = await StartUpstreamAsync(async (http, fileName) =>
+        {
+            if (http.Request.Query["action"] == "restore")
+            {
+                await releaseRestore.Task.WaitAsync(TimeSpan.FromSeconds(20));
+                Volatile.Write(ref restoreAnswered, true);
+            }
+
+            await AnswerSlotAsync(http, fileName);
+        });
+        var answerModel = upstream.Handler;
+        upstream.Handler = async (http, request) =>
+        {
+            var returning = request.Path == ChatPath && request.BodyText.Contains("conversation A, question 2", StringComparison.Ordinal);
+            if (request.Path == ChatPath && request.BodyText.Contains("conversation C", StringComparison.Ordinal))
+            {
+                answeredBeforeNext = Volatile.Read(ref restoreAnswered);
+            }
+
+            await answerModel(http, request);
+            if (returning)
+            {
+                returningAnswered.TrySetResult();
+            }
+        };
+        await using var gateway = await StartGatewayAsync(upstream);
+        await SendOkAsync(gateway, "A", 1);
+        await SendOkAsync(gateway, "B", 1);
+
+        var returningTurn = SendOkAsync(gateway, "A", 2);
+        await returningAnswered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Another user, on a connection of its own: A's stays busy until A's request has ended, restore answer included.
+        using var other = new HttpClient { BaseAddress = new Uri(gateway.BaseUrl) };
+        var next = Task.Run(async () =>
+        {
+            using var response = await other.SendAsync(Turn("C", 1));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        });
+
+        // C queues for the only slot while A's restore is unanswered; it must still be waiting.
+        var router = gateway.Service<LlamaGateway.Routing.SlotRouter>();
+        await Poll.UntilAsync(() => router.QueueLength == 1, "C to queue for the slot");
+        Assert.Null(answeredBeforeNext);
+        releaseRestore.TrySetResult();
+        await returningTurn;
+        await next;
+
+        Assert.True(answeredBeforeNext, "the slot was handed to C before A's restore was answered");
+        Assert.Equal(["empty-slot", "evict-least-valuable+saved", "evict-least-valuable+saved+restored"], (await ReasonsAsync(gateway, 4)).Take(3));
+    }
+
+    [Fact]
     public async Task Messages_ForwardDuringRestoreOff_RequestWaitsForTheRestoreAnswer()
     {
         var restoreAnswered = false;
