@@ -82,6 +82,13 @@ internal static class OverheadSuite
     /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
     /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
     /// slot pinning).</summary>
+    /// <summary>
+    /// How long every process must compile fewer than 5 methods before the warm-up ends. Tiered compilation promotes
+    /// methods in waves; with 3 s a run once ended its warm-up between two of them and measured the gateway while it
+    /// compiled 180 more methods (session 10).
+    /// </summary>
+    private const double JitQuietSeconds = 6;
+
     public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic"];
 
     public static OverheadOptions Parse(Cli cli, string root, string commandLine)
@@ -295,7 +302,8 @@ internal static class OverheadSuite
         }
 
         // Warm-up: JIT, connection pools, the gateway's conversation table. It ends once every process's JIT has
-        // settled (fewer than 5 methods compiled in the last 3 s), which a polling task decides while clients send.
+        // settled (fewer than 5 methods compiled in the last JitQuietSeconds), which a polling task decides while
+        // clients send.
         var warm = 0;
         var warmClock = Stopwatch.StartNew();
         var warmFor = TimeSpan.FromSeconds(options.WarmupSeconds);
@@ -309,10 +317,10 @@ internal static class OverheadSuite
             while (await tick.WaitForNextTickAsync(warmDone.Token).ConfigureAwait(false))
             {
                 clientJit.Sample();
-                var all = clientJit.SettledFor(TimeSpan.FromSeconds(3), 5);
+                var all = clientJit.SettledFor(TimeSpan.FromSeconds(JitQuietSeconds), 5);
                 foreach (var host in hostJit)
                 {
-                    all &= host.SettledFor(TimeSpan.FromSeconds(3), 5);
+                    all &= host.SettledFor(TimeSpan.FromSeconds(JitQuietSeconds), 5);
                 }
 
                 if (all || warmClock.Elapsed >= maxWarm)
@@ -471,7 +479,7 @@ internal static class OverheadSuite
         md.Bullets(
         [
             $"Bodies: real Claude Code requests (the recorded follow-up turn) grown with Read/Bash tool turns, or with fewer tools below a full request's ~54 KB: {string.Join(", ", bodies.Select(kv => $"{kv.Key} KB ({kv.Value.Average(b => b.Length) / 1024:0.0} KB actual)"))}; every client has its own conversation",
-            $"Closed loop: N clients send back to back, cycling through the sizes; per (target, concurrency) a warm-up of at least {options.Warmup} requests and {options.WarmupSeconds:0.#} s that goes on until the JIT has settled in every process (fewer than 5 methods compiled in 3 s; at most {options.MaxWarmupSeconds:0} s): tiered compilation of the hot paths runs in the background for tens of seconds on 2 loaded cores, and a gateway that has been running has none of it; then at least {options.Requests} measured requests and {options.MeasureSeconds:0.#} s",
+            $"Closed loop: N clients send back to back, cycling through the sizes; per (target, concurrency) a warm-up of at least {options.Warmup} requests and {options.WarmupSeconds:0.#} s that goes on until the JIT has settled in every process (fewer than 5 methods compiled in {JitQuietSeconds:0} s; at most {options.MaxWarmupSeconds:0} s): tiered compilation of the hot paths runs in the background for tens of seconds on 2 loaded cores, and a gateway that has been running has none of it; then at least {options.Requests} measured requests and {options.MeasureSeconds:0.#} s",
             $"{options.Rounds} round(s): every proxy process runs for the whole suite and the targets take turns, round after round, because this shared machine's speed drifts by tens of percent over minutes. Targets compare a proxy with direct or YARP within one round and report the median round; the tables below show, per (target, concurrency), the round with the median throughput, and the rounds table shows them all",
             "Latency = send to the last byte of the response stream (client side). Added latency = proxy percentile minus direct percentile at the same concurrency and body size, in the same round",
             $"Peak RSS = VmHWM of the proxy's own process over all its runs; the zero upstream gets {options.UpstreamSlots} slots (`/props`) so the gateway never queues for a slot",
