@@ -79,9 +79,6 @@ internal static class OverheadSuite
     /// <summary>The number stamped into the next request body (see <see cref="OverheadBodies.Stamp"/>).</summary>
     private static long s_requestNumber;
 
-    /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
-    /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
-    /// slot pinning).</summary>
     /// <summary>
     /// How long every process must compile fewer than 5 methods before the warm-up ends. Tiered compilation promotes
     /// methods in waves; with 3 s a run once ended its warm-up between two of them and measured the gateway while it
@@ -89,6 +86,9 @@ internal static class OverheadSuite
     /// </summary>
     private const double JitQuietSeconds = 6;
 
+    /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
+    /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
+    /// slot pinning).</summary>
     public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic"];
 
     public static OverheadOptions Parse(Cli cli, string root, string commandLine)
@@ -309,6 +309,7 @@ internal static class OverheadSuite
         var warmFor = TimeSpan.FromSeconds(options.WarmupSeconds);
         var maxWarm = TimeSpan.FromSeconds(Math.Max(options.MaxWarmupSeconds, options.WarmupSeconds));
         var clientJit = JitProgress.ForThisProcess();
+        var jitQuiet = TimeSpan.FromSeconds(JitQuietSeconds);
         var settled = 0;
         using var warmDone = new CancellationTokenSource();
         var watcher = Task.Run(async () =>
@@ -317,10 +318,10 @@ internal static class OverheadSuite
             while (await tick.WaitForNextTickAsync(warmDone.Token).ConfigureAwait(false))
             {
                 clientJit.Sample();
-                var all = clientJit.SettledFor(TimeSpan.FromSeconds(JitQuietSeconds), 5);
+                var all = clientJit.SettledFor(jitQuiet, 5);
                 foreach (var host in hostJit)
                 {
-                    all &= host.SettledFor(TimeSpan.FromSeconds(JitQuietSeconds), 5);
+                    all &= host.SettledFor(jitQuiet, 5);
                 }
 
                 if (all || warmClock.Elapsed >= maxWarm)

@@ -135,21 +135,13 @@ internal sealed class GatewayRequestContext : IDisposable
     /// </summary>
     public Task? PendingSlotAction { get; set; }
 
-    /// <summary>Waits for <see cref="PendingSlotAction"/>, if any; never throws (a cancelled restore has done its own bookkeeping).</summary>
+    /// <summary>Waits for <see cref="PendingSlotAction"/>, if any; never throws (the handover's task handles its own failures).</summary>
     public async ValueTask SettleSlotActionAsync()
     {
-        if (PendingSlotAction is not { } pending)
+        if (PendingSlotAction is { } pending)
         {
-            return;
-        }
-
-        PendingSlotAction = null;
-        try
-        {
+            PendingSlotAction = null;
             await pending;
-        }
-        catch (OperationCanceledException)
-        {
         }
     }
 

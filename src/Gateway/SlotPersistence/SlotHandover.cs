@@ -62,28 +62,22 @@ internal sealed class SlotHandover(
             {
                 var chosen = restore;
                 restore = null;
-                if (!options.ForwardDuringRestore)
-                {
-                    var waited = time.GetTimestamp();
-                    try
-                    {
-                        await RestoreAsync(index, lease, slot, chosen, options, sent: null, cancellationToken);
-                    }
-                    finally
-                    {
-                        request.SlotActionTime += time.GetElapsedTime(waited);
-                    }
 
-                    return;
-                }
-
-                // Forwarded once the restore call is on the wire: llama-server queues the request's task only after
-                // tokenizing its prompt, so both run in the same pause between batches, restore first.
-                var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                // With ForwardDuringRestore the request goes once the restore call is on the wire: llama-server queues
+                // the request's task only after tokenizing its prompt, so both run in the same pause between batches,
+                // restore first. Without it, once the restore is answered.
+                var sent = options.ForwardDuringRestore ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
                 var restoring = RestoreAsync(index, lease, slot, chosen, options, sent, cancellationToken);
                 var started = time.GetTimestamp();
-                await Task.WhenAny(sent.Task, restoring);
-                request.SlotActionTime += time.GetElapsedTime(started);
+                try
+                {
+                    await (sent is null ? restoring : Task.WhenAny(sent.Task, restoring));
+                }
+                finally
+                {
+                    request.SlotActionTime += time.GetElapsedTime(started);
+                }
+
                 if (restoring.IsCompleted)
                 {
                     await restoring;
