@@ -22,6 +22,11 @@ public sealed class DashboardFixture : IAsyncLifetime
     private GatewayProcess? _gateway;
     private HttpClient? _client;
 
+    // The held turns have no client timeout: they must stay running for however long the browser tests take (a slow
+    // Chromium start once made them time out after 30 s, freeing the slots the dashboard test counts); they end when
+    // the fixture releases them.
+    private HttpClient? _holdClient;
+
     public string BaseUrl => _gateway!.BaseUrl;
 
     public IEnumerable<string> GatewayOutput => _gateway!.Output;
@@ -59,6 +64,7 @@ public sealed class DashboardFixture : IAsyncLifetime
             Serilog = new { MinimumLevel = new { Default = "Information", Override = new Dictionary<string, string> { ["Microsoft"] = "Warning", ["Microsoft.Hosting.Lifetime"] = "Information", ["System"] = "Warning" } } },
         });
         _client = new HttpClient { BaseAddress = new Uri(_gateway.BaseUrl), Timeout = Bound };
+        _holdClient = new HttpClient { BaseAddress = new Uri(_gateway.BaseUrl), Timeout = Timeout.InfiniteTimeSpan };
         try
         {
             await SendTrafficAsync();
@@ -85,6 +91,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         }
 
         _client?.Dispose();
+        _holdClient?.Dispose();
         if (_gateway is not null)
         {
             await _gateway.DisposeAsync();
@@ -130,8 +137,8 @@ public sealed class DashboardFixture : IAsyncLifetime
         }
 
         // Two turns still running when the page is looked at.
-        _held.Add(_client!.SendAsync(TeamTraffic.ChatTurn(TeamTraffic.AliceKey, "alice", Waves + 1, hold: true)));
-        _held.Add(_client.SendAsync(TeamTraffic.ChatTurn(TeamTraffic.BobKey, "bob", Waves, hold: true)));
+        _held.Add(_holdClient!.SendAsync(TeamTraffic.ChatTurn(TeamTraffic.AliceKey, "alice", Waves + 1, hold: true)));
+        _held.Add(_holdClient.SendAsync(TeamTraffic.ChatTurn(TeamTraffic.BobKey, "bob", Waves, hold: true)));
         await WaitForAsync(async () =>
         {
             using var status = await StatusAsync();
