@@ -45,6 +45,7 @@ public sealed class PrefillPreemptionFunctionalTests
     {
         var seen = new ConcurrentQueue<string>();
         var shortFirstEvent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstLongEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var longArrivals = 0;
         await using var upstream = await FakeUpstream.StartAsync(async (http, request) =>
         {
@@ -74,6 +75,7 @@ public sealed class PrefillPreemptionFunctionalTests
                     seen.Enqueue("long-cancelled");
                 }
 
+                firstLongEnded.TrySetResult();
                 return;
             }
 
@@ -96,6 +98,8 @@ public sealed class PrefillPreemptionFunctionalTests
 
         Assert.Contains("message_stop", await shortResponse.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         // The first attempt was cut off, and the resend waited for the short prompt's first event (its prompt done).
+        // The fake's server sees the first attempt's abort on its own schedule, possibly after both answers are in.
+        await firstLongEnded.Task.WaitAsync(Bound + Bound);
         var order = seen.ToList();
         Assert.Equal("long", order[0]);
         Assert.Contains("long-cancelled", order);
