@@ -1,5 +1,4 @@
 using System.Buffers;
-using LlamaGateway.Pipeline;
 
 namespace LlamaGateway.Normalization;
 
@@ -232,29 +231,6 @@ internal ref struct JsonEmitter
         _tape?.AppendCached(value, Position);
         Raw(value.Bytes);
         _needsComma = true;
-    }
-
-    /// <summary>Whether <see cref="TakeBack"/> can work: the output is a buffer whose written bytes can be cut off.</summary>
-    public readonly bool CanTakeBack => _output is PooledBuffer;
-
-    /// <summary>
-    /// Moves the value written last, from <paramref name="position"/> (its first byte, after any separator) to the end,
-    /// into <paramref name="into"/>, and leaves the output and the tape (from entry <paramref name="tapeFrom"/>) as
-    /// they were before it; the next value gets no separator, since the one before the taken value stays.
-    /// </summary>
-    public void TakeBack(long position, int tapeFrom, PooledBuffer into)
-    {
-        var written = _output as PooledBuffer ?? throw new InvalidOperationException("Only a PooledBuffer output can be taken back.");
-        Flush();
-        var index = written.WrittenCount - (int)(_advanced - position);
-        var taken = written.WrittenSpan[index..];
-        into.Clear();
-        taken.CopyTo(into.GetSpan(taken.Length));
-        into.Advance(taken.Length);
-        written.Truncate(index);
-        _advanced = position;
-        _needsComma = false;
-        _tape?.TruncateTo(tapeFrom);
     }
 
     public void Flush()

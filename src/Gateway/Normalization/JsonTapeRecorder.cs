@@ -53,21 +53,6 @@ internal sealed class JsonTapeRecorder : IDisposable
 
     public void Invalidate() => IsValid = false;
 
-    /// <summary>Forgets the entries from <paramref name="count"/> on: a whole value taken back from the output.</summary>
-    public void TruncateTo(int count)
-    {
-        if (!IsValid)
-        {
-            return;
-        }
-
-        _count = count;
-        while (_spliceCount > 0 && _splices![_spliceCount - 1].Index >= count)
-        {
-            _splices[--_spliceCount] = default;
-        }
-    }
-
     public void StartContainer(JsonTokenType type, long position)
     {
         if (!IsValid)

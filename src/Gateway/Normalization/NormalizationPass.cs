@@ -23,7 +23,7 @@ internal ref struct NormalizationPass
     private ScratchBuffer _rewritten;
 
     // Folding state. Reminder texts wait in _foldTexts (_foldStarts[i] is where the i-th begins) for the user message
-    // held (in place or in _side), or, while none is held, for the next message (prepended, or a converted message).
+    // held in _side, or, while no user message is held, for the next message (prepended, or a converted message).
     private ScratchBuffer _foldTexts;
     private int[]? _foldStarts;
     private int _foldCount;
@@ -44,7 +44,7 @@ internal ref struct NormalizationPass
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
         _out = new JsonEmitter(output, tape);
 
-        // A user message held in the side buffer has its entries recorded there and moved over with it.
+        // A held user message is written to the side buffer first: its entries are recorded there and moved over with it.
         _sideTape = tape is null ? null : new JsonTapeRecorder(4096);
         _route = route;
         _mode = mode;
@@ -211,10 +211,8 @@ internal ref struct NormalizationPass
     /// arrives after it, changing an early part of the prompt every turn. Only without a user message before it does
     /// a reminder go to the start of the next user message, or, with neither, become a user message of its own.
     /// "Preceding" is the previous message as written out, so several system messages in a row join the same turn.
-    /// To append without a lookahead pass, the latest user message is held until the next message that is not
-    /// foldable; reminders are spliced into its content when it is released. It is held in place at the end of the
-    /// output (moved to a side buffer only when a reminder is to be spliced in), or, when the output cannot give
-    /// bytes back or reminders go first, written to the side buffer.
+    /// To append without a lookahead pass, the latest user message is written to a side buffer and held until the
+    /// next message that is not foldable; reminders are spliced into its content when it is released.
     /// </summary>
     private void RewriteMessages()
     {
@@ -457,28 +455,18 @@ internal ref struct NormalizationPass
     }
 
     /// <summary>
-    /// Writes the user message at the reader, in place or to the side buffer (there with the waiting reminders first
-    /// in its content when <paramref name="prepend"/>), and notes where its content is, for <see cref="ReleaseHeld"/>.
+    /// Writes the user message at the reader to the side buffer (waiting reminders first in its content when
+    /// <paramref name="prepend"/>) and notes where its content is, for <see cref="ReleaseHeld"/>.
     /// </summary>
     private void HoldUserMessage(int index, bool prepend)
     {
-        // Written in place when the output can give it back: only a user message that a system message follows (in
-        // Claude Code's requests, the first one) then pays for a move, instead of every user message for a copy.
-        // Most of a long conversation's bytes are tool results in user messages.
-        var inPlace = !prepend && _out.CanTakeBack;
+        _side ??= new PooledBuffer();
+        _side.Clear();
+        _sideTape?.Reset();
         var main = _out;
-        if (!inPlace)
-        {
-            _side ??= new PooledBuffer();
-            _side.Clear();
-            _sideTape?.Reset();
-            _out = new JsonEmitter(_side, _sideTape);
-        }
-
-        var tapeFrom = _out.Tape is { IsValid: true } tape ? tape.Count : 0;
+        _out = new JsonEmitter(_side, _sideTape);
+        _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent };
         _out.StartObject();
-        var origin = _out.Position - 1;
-        _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent, InPlace = inPlace, Start = origin, TapeFrom = tapeFrom };
         while (Next() == JsonTokenType.PropertyName)
         {
             var isContent = _reader.ValueTextEquals("content"u8);
@@ -490,7 +478,7 @@ internal ref struct NormalizationPass
                 continue;
             }
 
-            _held.ContentStart = (int)(_out.Position - origin);
+            _held.ContentStart = (int)_out.Position;
             _held.Content = prepend ? ContentKind.Array : _reader.TokenType switch
             {
                 JsonTokenType.String => _reader.ValueSpan.IsEmpty ? ContentKind.EmptyString : ContentKind.String,
@@ -507,7 +495,7 @@ internal ref struct NormalizationPass
                 CopyValue();
             }
 
-            _held.ContentEnd = (int)(_out.Position - origin);
+            _held.ContentEnd = (int)_out.Position;
             if (_held.Content == ContentKind.Array && _held.ContentEnd - _held.ContentStart == 2)
             {
                 _held.Content = ContentKind.EmptyArray;
@@ -523,12 +511,8 @@ internal ref struct NormalizationPass
         }
 
         _out.EndObject();
-        if (!inPlace)
-        {
-            _out.Flush();
-            _out = main;
-        }
-
+        _out.Flush();
+        _out = main;
         if (prepend)
         {
             ClearFolds();
@@ -570,25 +554,12 @@ internal ref struct NormalizationPass
     private void ReleaseHeld()
     {
         _held.Active = false;
-        if (_held.InPlace)
+        var held = _side!.WrittenSpan;
+        if (_foldCount == 0)
         {
-            if (_foldCount == 0)
-            {
-                // Already where it belongs.
-                return;
-            }
-
-            // Reminders go into its content: it is written again below, from the side buffer.
-            _side ??= new PooledBuffer();
-            _out.TakeBack(_held.Start, _held.TapeFrom, _side);
-        }
-        else if (_foldCount == 0)
-        {
-            _out.RawValue(_side!.WrittenSpan, _sideTape);
+            _out.RawValue(held, _sideTape);
             return;
         }
-
-        var held = _side!.WrittenSpan;
 
         var start = _held.ContentStart;
         var end = _held.ContentEnd;
@@ -919,22 +890,14 @@ internal ref struct NormalizationPass
     // Strings and names are copied as read: already valid JSON, so re-escaping would only cost time.
     private void CopyString() => _out.StringRaw(_reader.ValueSpan, _reader.ValueIsEscaped, _reader.ValueUtf16Length);
 
-    /// <summary>
-    /// The user message held for folding: in the side buffer, or in place at the end of the output. Its content's
-    /// bounds are offsets from the message's first byte.
-    /// </summary>
+    /// <summary>Where the user message held for folding keeps its content, in the side buffer.</summary>
     private struct HeldMessage
     {
         public bool Active;
-        public bool InPlace;
         public int Index;
         public ContentKind Content;
         public int ContentStart;
         public int ContentEnd;
-
-        /// <summary>Where an in-place message starts in the output, and its first entry on the tape.</summary>
-        public long Start;
-        public int TapeFrom;
     }
 
     private void WritePropertyName() => _out.PropertyNameRaw(_reader.ValueSpan, _reader.ValueIsEscaped, _reader.ValueUtf16Length);

@@ -46,14 +46,6 @@ internal sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
 
     public void Clear() => _written = 0;
 
-    /// <summary>Forgets what was written after the first <paramref name="count"/> bytes.</summary>
-    public void Truncate(int count)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _written);
-        _written = count;
-    }
-
     public void Dispose()
     {
         var array = _array;

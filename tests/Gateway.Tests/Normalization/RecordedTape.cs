@@ -14,9 +14,7 @@ internal static class RecordedTape
     /// <summary>Normalizes <paramref name="body"/>; when the recording is valid, asserts it equals the parsed tape. Returns whether it was valid.</summary>
     public static (NormalizationOutcome Outcome, byte[] Body, bool Recorded) Normalize(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
     {
-        // A PooledBuffer, as the gateway's: the normalizer holds user messages in place only in one. The callers compare
-        // the output with that of an ArrayBufferWriter (the side-buffer path), so both stay byte for byte the same.
-        using var output = new PooledBuffer(body.Length + 256);
+        var output = new ArrayBufferWriter<byte>();
         using var recorder = new JsonTapeRecorder(body.Length);
         var outcome = RequestNormalizer.Normalize(body, route, settings, output, recorder);
         var normalized = output.WrittenSpan.ToArray();
@@ -33,7 +31,7 @@ internal static class RecordedTape
     /// <summary>Normalizes as the gateway does and returns the recorded tape over the output (the caller disposes it).</summary>
     public static JsonTape NormalizeToTape(ReadOnlySpan<byte> body, ApiRoute route, NormalizationSettings settings)
     {
-        using var output = new PooledBuffer(body.Length + 256);
+        var output = new ArrayBufferWriter<byte>();
         using var recorder = new JsonTapeRecorder(body.Length);
         var outcome = RequestNormalizer.Normalize(body, route, settings, output, recorder);
         Assert.True(outcome.Success, outcome.Error);
