@@ -206,6 +206,62 @@ public sealed class UnchangedValueCacheTests
     }
 
     [Fact]
+    public void Find_ValuesBranchingAtManyDepthsOfOnePrefix_AgreesWithComparingEveryValue()
+    {
+        // A lookup is a binary search among values sorted by their bytes: values that branch off a long common
+        // prefix at many depths, looked up with bodies that follow one of them for a while and then differ, or run
+        // on past its end, must find exactly the value a comparison with every value finds.
+        var random = new Random(20_261_202);
+        var cache = new UnchangedValueCache(Capacity);
+        var values = new List<byte[]>();
+        for (var i = 0; i < 120; i++)
+        {
+            values.Add(BranchingValue(random));
+        }
+
+        foreach (var value in values)
+        {
+            Add(cache, value);
+        }
+
+        for (var i = 0; i < 600; i++)
+        {
+            var basis = values[random.Next(values.Count)];
+            var body = random.Next(3) switch
+            {
+                0 => [.. basis, .. ",1]"u8.ToArray()],
+                1 => BranchingValue(random),
+                _ => Diverge(basis, random),
+            };
+            var expected = values.FirstOrDefault(v => body.AsSpan().StartsWith(v));
+            var found = cache.Find(body, 0);
+            Assert.Equal(expected is null ? null : Encoding.UTF8.GetString(expected), found is null ? null : Encoding.UTF8.GetString(found.Bytes));
+        }
+    }
+
+    /// <summary>A 64-byte head all values share, then a text of 'a's and 'b's whose runs branch at random depths.</summary>
+    private static byte[] BranchingValue(Random random)
+    {
+        var text = new StringBuilder(new string('r', 64));
+        var length = 1100 + random.Next(400);
+        while (text.Length < length)
+        {
+            text.Append(random.Next(4) == 0 ? 'b' : 'a', 1 + random.Next(300));
+        }
+
+        return Encoding.UTF8.GetBytes($"[\"{text}\"]");
+    }
+
+    /// <summary>The value with one byte of its text changed, so a body follows it up to there and then differs.</summary>
+    private static byte[] Diverge(byte[] value, Random random)
+    {
+        var copy = value.ToArray();
+        var at = 66 + random.Next(copy.Length - 69);
+        copy[at] = copy[at] == (byte)'a' ? (byte)'b' : (byte)'a';
+        return copy;
+    }
+
+    [Fact]
     public void Add_FullBucketKeepsReplacingValues_QueueStaysNearTheLiveCount()
     {
         // More values sharing their first bytes than a bucket holds, sent round and round (as 64 clients' first
