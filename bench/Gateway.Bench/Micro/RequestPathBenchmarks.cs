@@ -167,21 +167,16 @@ public class RequestPathBenchmarks
     }
 
     /// <summary>As the gateway does it: a new request number in the newest messages, the rest as the cache holds it.</summary>
-    private JsonTape NormalizeFollowUp()
-    {
-        OverheadBodies.Stamp(_body, _numberOffsets, ++_number);
-        _output.Clear();
-        using var recorder = new JsonTapeRecorder(_body.Length);
-        RequestNormalizer.Normalize(_body, ApiRoute.Messages, NormalizationSettings.Default with { ReuseCache = _reuse }, _output, recorder);
-        return recorder.IsValid ? recorder.ToTape(_output.WrittenMemory) : JsonTape.Parse(_output.WrittenMemory, RequestNormalizer.MaxDepth);
-    }
+    private JsonTape NormalizeFollowUp() => NormalizeFollowUp(_body, _numberOffsets, _reuse);
 
-    private JsonTape NormalizeTeamFollowUp()
+    private JsonTape NormalizeTeamFollowUp() => NormalizeFollowUp(_teamBody, _teamOffsets, _team);
+
+    private JsonTape NormalizeFollowUp(byte[] body, int[] numberOffsets, UnchangedValueCache cache)
     {
-        OverheadBodies.Stamp(_teamBody, _teamOffsets, ++_number);
+        OverheadBodies.Stamp(body, numberOffsets, ++_number);
         _output.Clear();
-        using var recorder = new JsonTapeRecorder(_teamBody.Length);
-        RequestNormalizer.Normalize(_teamBody, ApiRoute.Messages, NormalizationSettings.Default with { ReuseCache = _team }, _output, recorder);
+        using var recorder = new JsonTapeRecorder(body.Length);
+        RequestNormalizer.Normalize(body, ApiRoute.Messages, NormalizationSettings.Default with { ReuseCache = cache }, _output, recorder);
         return recorder.IsValid ? recorder.ToTape(_output.WrittenMemory) : JsonTape.Parse(_output.WrittenMemory, RequestNormalizer.MaxDepth);
     }
 
