@@ -61,7 +61,7 @@ public class RequestPathBenchmarks
         NormalizeFollowUp().Dispose();
 
         // Every client's first message opens with the same reminder text for kilobytes: one bucket of the cache holds
-        // them all side by side, and a lookup searches among them.
+        // them all side by side, and a lookup searches among them. Client 0 comes last, so its body is the one measured.
         _team = new UnchangedValueCache(256L * 1024 * 1024);
         for (var client = TeamConversations - 1; client >= 0; client--)
         {

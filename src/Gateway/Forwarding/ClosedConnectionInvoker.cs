@@ -20,9 +20,7 @@ internal sealed class ClosedConnectionInvoker(HttpMessageInvoker inner, GatewayR
         {
             return await inner.SendAsync(request, cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException
-            && !cancellationToken.IsCancellationRequested
-            && !UpstreamForwarder.IsConnectFailure(ex, connectSeconds, out _))
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && UpstreamForwarder.IsClosedConnection(ex, connectSeconds))
         {
             context.UpstreamClosedEarly = ex;
             return new HttpResponseMessage(HttpStatusCode.BadGateway) { RequestMessage = request, Content = new ByteArrayContent([]) };

@@ -191,8 +191,15 @@ internal sealed class UpstreamForwarder(
         error == ForwarderError.Request
         && !http.Response.HasStarted
         && !http.RequestAborted.IsCancellationRequested
-        && exception is HttpRequestException or IOException
-        && !IsConnectFailure(exception, connectSeconds, out _);
+        && IsClosedConnection(exception, connectSeconds);
+
+    /// <summary>
+    /// The upstream call failed on a connection that had been made: closed or reset under the request, not refused.
+    /// What the forwarder sends again on a new connection, whether YARP reported it or
+    /// <see cref="ClosedConnectionInvoker"/> caught it first.
+    /// </summary>
+    internal static bool IsClosedConnection(Exception? exception, double connectSeconds) =>
+        exception is HttpRequestException or IOException && !IsConnectFailure(exception, connectSeconds, out _);
 
     private static void ResetResponse(HttpContext http)
     {
