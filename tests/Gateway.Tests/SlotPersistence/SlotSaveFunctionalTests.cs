@@ -221,6 +221,9 @@ public sealed class SlotSaveFunctionalTests
         await SendOkAsync(gateway, "B", 1);
         await SendOkAsync(gateway, "A", 2);
 
+        // The client's response can end before the fake has logged the restore it answered last (the slot is settled
+        // after the response body is done): wait for all six calls before checking them.
+        await Poll.UntilAsync(() => upstream.Requests.Count >= 6, "the fake to record the restore");
         Assert.False(restoreAnsweredEarly, "the gateway waited for the restore's answer before forwarding the request");
         Assert.Equal(["chat A", $"{SavePath} llama-gateway-fake-0.bin", "chat B", $"{SavePath} llama-gateway-fake-1.bin", $"{RestorePath} llama-gateway-fake-0.bin", "chat A"], Calls(upstream));
 
