@@ -229,3 +229,54 @@ internal static class ProcessMemory
         return parts.Length >= 2 && long.TryParse(parts[1], out var kib) ? kib * 1024 : -1;
     }
 }
+
+internal static class ProcessScheduling
+{
+    /// <summary>
+    /// Threads and context switches (voluntary: the thread waited; involuntary: the scheduler took the core) summed
+    /// over the process's live threads, from /proc/PID/task/*/status. A thread that exited takes its counts with it;
+    /// under steady load the thread pool keeps its threads, so deltas over a run are close.
+    /// </summary>
+    public static (int Threads, long Voluntary, long Involuntary) Read(int pid)
+    {
+        var threads = 0;
+        long voluntary = 0, involuntary = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            voluntary += ParseCount(line);
+                        }
+                        else if (line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            involuntary += ParseCount(line);
+                        }
+                    }
+
+                    threads++;
+                }
+                catch (IOException)
+                {
+                    // The thread exited while being read.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return (threads, voluntary, involuntary);
+    }
+
+    private static long ParseCount(string line)
+    {
+        var parts = line.Split(':', StringSplitOptions.TrimEntries);
+        return parts.Length == 2 && long.TryParse(parts[1], out var n) ? n : 0;
+    }
+}

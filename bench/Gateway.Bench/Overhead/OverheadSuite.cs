@@ -64,6 +64,13 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
 
     public double ClientCpuUsPerRequest { get; init; } = double.NaN;
 
+    /// <summary>The proxy's context switches (voluntary, involuntary) per request over the measured window, and its thread count at the end (NaN/-1: no proxy).</summary>
+    public double ProxyVoluntarySwitchesPerRequest { get; init; } = double.NaN;
+
+    public double ProxyInvoluntarySwitchesPerRequest { get; init; } = double.NaN;
+
+    public int ProxyThreads { get; init; } = -1;
+
     public double RequestsPerSecond => Requests / Seconds;
 
     public List<double> All => [.. LatencyMsBySize.Values.SelectMany(v => v)];
@@ -193,7 +200,7 @@ internal static class OverheadSuite
 
                         var run = await LoadAsync(target, url, concurrency, options, bodies, proxy, upstream, jit, cancellationToken) with { Round = round };
                         runs.Add(run);
-                        AnsiConsole.MarkupLine(Markup.Escape($"  round {round} {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  warm-up {run.WarmupSeconds:0} s  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
+                        AnsiConsole.MarkupLine(Markup.Escape($"  round {round} {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  switches {run.ProxyVoluntarySwitchesPerRequest:0.00}+{run.ProxyInvoluntarySwitchesPerRequest:0.00}/req  threads {run.ProxyThreads}  warm-up {run.WarmupSeconds:0} s  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
                         if (run.Failed > 0 && proxy is not null)
                         {
                             AnsiConsole.WriteLine("  last lines of its output:\n" + string.Join('\n', proxy.Tail().Split('\n').TakeLast(8)));
@@ -359,6 +366,7 @@ internal static class OverheadSuite
         var measureFor = TimeSpan.FromSeconds(options.MeasureSeconds);
         var self = Process.GetCurrentProcess();
         var cpuBefore = (Proxy: proxy?.CpuTime() ?? TimeSpan.Zero, Upstream: upstream.CpuTime(), Client: self.TotalProcessorTime);
+        var switchesBefore = proxy is null ? default : ProcessScheduling.Read(proxy.Id);
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async c =>
         {
@@ -383,6 +391,7 @@ internal static class OverheadSuite
         }));
         clock.Stop();
         self.Refresh();
+        var switchesAfter = proxy is null ? default : ProcessScheduling.Read(proxy.Id);
         double PerRequest(TimeSpan before, TimeSpan after) => completed == 0 ? double.NaN : (after - before).TotalMicroseconds / completed;
         return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, completed, failed, latency, ttfbs)
         {
@@ -390,6 +399,9 @@ internal static class OverheadSuite
             ProxyCpuUsPerRequest = proxy is null ? double.NaN : PerRequest(cpuBefore.Proxy, proxy.CpuTime()),
             UpstreamCpuUsPerRequest = PerRequest(cpuBefore.Upstream, upstream.CpuTime()),
             ClientCpuUsPerRequest = PerRequest(cpuBefore.Client, self.TotalProcessorTime),
+            ProxyVoluntarySwitchesPerRequest = proxy is null || completed == 0 ? double.NaN : (double)(switchesAfter.Voluntary - switchesBefore.Voluntary) / completed,
+            ProxyInvoluntarySwitchesPerRequest = proxy is null || completed == 0 ? double.NaN : (double)(switchesAfter.Involuntary - switchesBefore.Involuntary) / completed,
+            ProxyThreads = proxy is null ? -1 : switchesAfter.Threads,
             WarmupSeconds = warmupSeconds,
             ProxyJitDuringMeasure = proxyJitBefore < 0 ? -1 : hostJit[^1].Latest - proxyJitBefore,
         };
@@ -516,9 +528,11 @@ internal static class OverheadSuite
         md.Heading(2, "CPU per request");
         md.Paragraph("Each process's own CPU time (user + system, from the kernel) over the measured window, divided by the requests completed in it. "
             + "With client, proxy and upstream sharing the machine's cores, throughput at high concurrency follows the sum of the three; the proxy column is the proxy's own cost, independent of that sharing.");
-        md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request", "warm-up", "methods the proxy JIT-compiled while measured"], runs.Select(r => (IReadOnlyList<string>)
+        md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request", "proxy context switches / request (voluntary + involuntary)", "proxy threads", "warm-up", "methods the proxy JIT-compiled while measured"], runs.Select(r => (IReadOnlyList<string>)
         [
             r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture), Us(r.ProxyCpuUsPerRequest), Us(r.UpstreamCpuUsPerRequest), Us(r.ClientCpuUsPerRequest),
+            double.IsNaN(r.ProxyVoluntarySwitchesPerRequest) ? "-" : $"{r.ProxyVoluntarySwitchesPerRequest.ToString("0.00", CultureInfo.InvariantCulture)} + {r.ProxyInvoluntarySwitchesPerRequest.ToString("0.00", CultureInfo.InvariantCulture)}",
+            r.ProxyThreads < 0 ? "-" : r.ProxyThreads.ToString(CultureInfo.InvariantCulture),
             r.WarmupSeconds.ToString("0.0", CultureInfo.InvariantCulture) + " s", r.ProxyJitDuringMeasure < 0 ? "-" : r.ProxyJitDuringMeasure.ToString(CultureInfo.InvariantCulture),
         ]));
 
