@@ -64,7 +64,7 @@ internal sealed record LoadRun(string Target, int Concurrency, double Seconds, i
 
     public double ClientCpuUsPerRequest { get; init; } = double.NaN;
 
-    /// <summary>The proxy's context switches (voluntary, involuntary) per request over the measured window, and its thread count at the end (NaN/-1: no proxy).</summary>
+    /// <summary>The proxy's context switches (voluntary, involuntary) per request over the measured window, and its thread count at the end (NaN/-1: no proxy, or threads exited during the window).</summary>
     public double ProxyVoluntarySwitchesPerRequest { get; init; } = double.NaN;
 
     public double ProxyInvoluntarySwitchesPerRequest { get; init; } = double.NaN;
@@ -392,6 +392,8 @@ internal static class OverheadSuite
         clock.Stop();
         self.Refresh();
         var switchesAfter = proxy is null ? default : ProcessScheduling.Read(proxy.Id);
+        // A thread that exits during the window takes its counts with it, which can make the difference negative: unknown then.
+        double SwitchesPerRequest(long before, long after) => proxy is null || completed == 0 || after < before ? double.NaN : (double)(after - before) / completed;
         double PerRequest(TimeSpan before, TimeSpan after) => completed == 0 ? double.NaN : (after - before).TotalMicroseconds / completed;
         return new LoadRun(target, concurrency, clock.Elapsed.TotalSeconds, completed, failed, latency, ttfbs)
         {
@@ -399,8 +401,8 @@ internal static class OverheadSuite
             ProxyCpuUsPerRequest = proxy is null ? double.NaN : PerRequest(cpuBefore.Proxy, proxy.CpuTime()),
             UpstreamCpuUsPerRequest = PerRequest(cpuBefore.Upstream, upstream.CpuTime()),
             ClientCpuUsPerRequest = PerRequest(cpuBefore.Client, self.TotalProcessorTime),
-            ProxyVoluntarySwitchesPerRequest = proxy is null || completed == 0 ? double.NaN : (double)(switchesAfter.Voluntary - switchesBefore.Voluntary) / completed,
-            ProxyInvoluntarySwitchesPerRequest = proxy is null || completed == 0 ? double.NaN : (double)(switchesAfter.Involuntary - switchesBefore.Involuntary) / completed,
+            ProxyVoluntarySwitchesPerRequest = SwitchesPerRequest(switchesBefore.Voluntary, switchesAfter.Voluntary),
+            ProxyInvoluntarySwitchesPerRequest = SwitchesPerRequest(switchesBefore.Involuntary, switchesAfter.Involuntary),
             ProxyThreads = proxy is null ? -1 : switchesAfter.Threads,
             WarmupSeconds = warmupSeconds,
             ProxyJitDuringMeasure = proxyJitBefore < 0 ? -1 : hostJit[^1].Latest - proxyJitBefore,
@@ -527,11 +529,12 @@ internal static class OverheadSuite
 
         md.Heading(2, "CPU per request");
         md.Paragraph("Each process's own CPU time (user + system, from the kernel) over the measured window, divided by the requests completed in it. "
-            + "With client, proxy and upstream sharing the machine's cores, throughput at high concurrency follows the sum of the three; the proxy column is the proxy's own cost, independent of that sharing.");
+            + "With client, proxy and upstream sharing the machine's cores, throughput at high concurrency follows the sum of the three; the proxy column is the proxy's own cost, independent of that sharing. "
+            + "Context switches are summed over the proxy's live threads (/proc/PID/task/*/status): voluntary ones are waits, involuntary ones the scheduler taking the core; \"-\" where a thread exited during the window and took its counts with it.");
         md.Table(["target", "concurrency", "proxy CPU / request", "upstream CPU / request", "client CPU / request", "proxy context switches / request (voluntary + involuntary)", "proxy threads", "warm-up", "methods the proxy JIT-compiled while measured"], runs.Select(r => (IReadOnlyList<string>)
         [
             r.Target, r.Concurrency.ToString(CultureInfo.InvariantCulture), Us(r.ProxyCpuUsPerRequest), Us(r.UpstreamCpuUsPerRequest), Us(r.ClientCpuUsPerRequest),
-            double.IsNaN(r.ProxyVoluntarySwitchesPerRequest) ? "-" : $"{r.ProxyVoluntarySwitchesPerRequest.ToString("0.00", CultureInfo.InvariantCulture)} + {r.ProxyInvoluntarySwitchesPerRequest.ToString("0.00", CultureInfo.InvariantCulture)}",
+            $"{Switches(r.ProxyVoluntarySwitchesPerRequest)} + {Switches(r.ProxyInvoluntarySwitchesPerRequest)}",
             r.ProxyThreads < 0 ? "-" : r.ProxyThreads.ToString(CultureInfo.InvariantCulture),
             r.WarmupSeconds.ToString("0.0", CultureInfo.InvariantCulture) + " s", r.ProxyJitDuringMeasure < 0 ? "-" : r.ProxyJitDuringMeasure.ToString(CultureInfo.InvariantCulture),
         ]));
@@ -560,6 +563,8 @@ internal static class OverheadSuite
     }
 
     private static string Us(double value) => double.IsNaN(value) ? "-" : value.ToString("0", CultureInfo.InvariantCulture) + " us";
+
+    private static string Switches(double value) => double.IsNaN(value) ? "-" : value.ToString("0.00", CultureInfo.InvariantCulture);
 
     private static void Chart(string path, OverheadOptions options, List<LoadRun> runs, Dictionary<string, (long Peak, long AfterRuns)> memory)
     {
