@@ -22,7 +22,7 @@ internal static class HostCommand
 
     public static async Task<int> RunAsync(Cli cli, CancellationToken cancellationToken)
     {
-        var what = cli.Positional.FirstOrDefault() ?? throw new ArgumentException("host: expected zero, yarp or gateway");
+        var what = cli.Positional.FirstOrDefault() ?? throw new ArgumentException("host: expected zero, yarp, yarp-large-blocks or gateway");
         var upstream = cli.String("upstream");
         var slots = cli.Int("slots", 128);
         var logLevel = cli.String("log-level", "shipped")!;
@@ -32,6 +32,7 @@ internal static class HostCommand
         {
             "zero" => ZeroUpstream.Build(slots),
             "yarp" => YarpPassThrough.Build(upstream ?? throw new ArgumentException("host yarp: --upstream URL")),
+            "yarp-large-blocks" => YarpPassThrough.Build(upstream ?? throw new ArgumentException("host yarp-large-blocks: --upstream URL"), largeReadBlocks: true),
             "gateway" => BuildGateway(upstream ?? throw new ArgumentException("host gateway: --upstream URL"), slots, logLevel, dialect),
             _ => throw new ArgumentException($"host: unknown server '{what}'"),
         };

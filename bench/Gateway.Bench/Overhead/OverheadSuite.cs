@@ -93,10 +93,10 @@ internal static class OverheadSuite
     /// </summary>
     private const double JitQuietSeconds = 6;
 
-    /// <summary>direct, yarp and gateway are the comparison; the gateway-* ones are diagnostics that isolate a cost:
+    /// <summary>direct, yarp and gateway are the comparison; the others are diagnostics that isolate a cost:
     /// gateway-quiet logs only warnings, gateway-anthropic forwards /v1/messages without translation (and without
-    /// slot pinning).</summary>
-    public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic"];
+    /// slot pinning), yarp-large-blocks is plain YARP with the gateway's 32 KiB read blocks.</summary>
+    public static readonly string[] KnownTargets = ["direct", "yarp", "gateway", "gateway-quiet", "gateway-anthropic", "yarp-large-blocks"];
 
     public static OverheadOptions Parse(Cli cli, string root, string commandLine)
     {
@@ -172,8 +172,9 @@ internal static class OverheadSuite
                     continue;
                 }
 
-                var args = new List<string> { "host", target == "yarp" ? "yarp" : "gateway", "--upstream", upstreamUrl };
-                if (target != "yarp")
+                var isYarp = target is "yarp" or "yarp-large-blocks";
+                var args = new List<string> { "host", isYarp ? target : "gateway", "--upstream", upstreamUrl };
+                if (!isYarp)
                 {
                     args.AddRange(["--slots", options.UpstreamSlots.ToString(CultureInfo.InvariantCulture),
                         "--log-level", target == "gateway-quiet" ? "Warning" : options.GatewayLogLevel,
@@ -485,7 +486,7 @@ internal static class OverheadSuite
             + "**direct**; **yarp**, a plain YARP `IHttpForwarder` pass-through with the default transformer and no logging (the floor for a .NET proxy); "
             + $"**gateway**, the real gateway (`GatewayApplication`, {options.GatewayDialect} dialect upstream, so it normalizes, fingerprints, routes to a slot, translates the request to chat completions and the stream back, and logs to its console {(options.GatewayLogLevel == "shipped" ? "with the levels of the repository's appsettings.json, as shipped" : "at level " + options.GatewayLogLevel)}). "
             + "The upstream and each proxy are separate processes started by this bench (`LlamaGateway.Bench host ...`); the load generator is the bench process itself. "
-            + "Diagnostic targets, when run: **gateway-quiet** = the gateway logging warnings only; **gateway-anthropic** = the gateway with an anthropic-dialect upstream (no translation, no slot pinning).");
+            + "Diagnostic targets, when run: **gateway-quiet** = the gateway logging warnings only; **gateway-anthropic** = the gateway with an anthropic-dialect upstream (no translation, no slot pinning); **yarp-large-blocks** = plain YARP with the gateway's 32 KiB Kestrel read blocks.");
         md.Heading(2, "Reproduce");
         md.Code(options.CommandLine, "sh");
         md.Heading(2, "Machine");
