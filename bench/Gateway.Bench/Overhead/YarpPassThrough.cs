@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using LlamaGateway.Hosting;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LlamaGateway.Bench.Overhead;
@@ -21,7 +22,7 @@ internal static class YarpPassThrough
         builder.Services.AddHttpForwarder();
         if (largeReadBlocks)
         {
-            builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LlamaGateway.Hosting.LargeBlockMemoryPoolFactory>();
+            builder.Services.AddLargeKestrelReadBlocks();
         }
         var app = builder.Build();
         var invoker = new HttpMessageInvoker(new SocketsHttpHandler

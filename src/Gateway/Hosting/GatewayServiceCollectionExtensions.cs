@@ -41,9 +41,7 @@ internal static class GatewayServiceCollectionExtensions
 
         // Kestrel's own 30 MB cap would pre-empt ours with a less helpful message; the reader enforces the limit.
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel => kestrel.Limits.MaxRequestBodySize = null);
-        // Kestrel receives at most one pool block per recv: 32 KiB blocks instead of 4 KiB read a 100 KB body in ~10
-        // syscalls instead of ~53 (LargeBlockMemoryPool). Registered after Kestrel's default, so this one is resolved.
-        services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, LargeBlockMemoryPoolFactory>();
+        services.AddLargeKestrelReadBlocks();
 
         services.AddHttpForwarder();
         // Probe timeouts and retries come from each instance's resilience pipeline (Gateway:Health).
