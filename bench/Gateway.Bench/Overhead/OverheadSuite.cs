@@ -201,7 +201,7 @@ internal static class OverheadSuite
 
                         var run = await LoadAsync(target, url, concurrency, options, bodies, proxy, upstream, jit, cancellationToken) with { Round = round };
                         runs.Add(run);
-                        AnsiConsole.MarkupLine(Markup.Escape($"  round {round} {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  switches {run.ProxyVoluntarySwitchesPerRequest:0.00}+{run.ProxyInvoluntarySwitchesPerRequest:0.00}/req  threads {run.ProxyThreads}  warm-up {run.WarmupSeconds:0} s  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
+                        AnsiConsole.MarkupLine(Markup.Escape($"  round {round} {target,-8} c={concurrency,-3} {run.RequestsPerSecond,8:0} req/s  p50 {Stats.P50(run.All):0.000} ms  p99 {Stats.P99(run.All):0.000} ms  proxy cpu {Us(run.ProxyCpuUsPerRequest)}/req  switches {Switches(run.ProxyVoluntarySwitchesPerRequest)}+{Switches(run.ProxyInvoluntarySwitchesPerRequest)}/req  threads {(run.ProxyThreads < 0 ? "-" : run.ProxyThreads)}  warm-up {run.WarmupSeconds:0} s  failed {run.Failed}{(run.FirstError is null ? string.Empty : " (first: " + run.FirstError + ")")}"));
                         if (run.Failed > 0 && proxy is not null)
                         {
                             AnsiConsole.WriteLine("  last lines of its output:\n" + string.Join('\n', proxy.Tail().Split('\n').TakeLast(8)));
