@@ -48,7 +48,7 @@ public sealed class PrefillPreemptionTests(ITestOutputHelper output)
         var shortTurn = await StreamAsync(client, Body("S", words: 100));
         var longDone = await longTurn;
         var prefill = await server.MeasureSinceAsync(mark);
-        var waited = gateway.Requests.Where(r => r.Route == "/v1/messages").Select(r => r.Waited ?? "-").ToList();
+        var waited = (await gateway.WaitForRequestsAsync("/v1/messages", 2)).Select(r => r.Waited ?? "-").ToList();
 
         var longPrompt = longDone.InputTokens + longDone.CacheRead;
         var summary = string.Create(CultureInfo.InvariantCulture,

@@ -45,7 +45,7 @@ public sealed class SlotSaveRestoreTests(ITestOutputHelper output)
             var a1 = await TurnAsync(server, client, "A", 1);
             var b1 = await TurnAsync(server, client, "B", 1);
             var a2 = await TurnAsync(server, client, "A", 2);
-            var reasons = gateway.Requests.Where(r => r.Route == "/v1/messages").Select(r => r.Reason).ToList();
+            var reasons = (await gateway.WaitForRequestsAsync("/v1/messages", 3)).Select(r => r.Reason).ToList();
             var files = Directory.GetFiles(saveDirectory).Select(f => $"{Path.GetFileName(f)} ({new FileInfo(f).Length:N0} B)").ToList();
 
             var summary = string.Create(CultureInfo.InvariantCulture,

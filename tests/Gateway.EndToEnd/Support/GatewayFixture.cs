@@ -37,6 +37,21 @@ internal sealed class GatewayFixture : IAsyncDisposable
     public IReadOnlyList<GatewayRequestLog> Requests => Logs.Requests;
 
     /// <summary>
+    /// The gateway logs a request after its response has gone out, so a client can read the whole answer a moment
+    /// before the line exists: waits (bounded) until <paramref name="count"/> requests to <paramref name="route"/>
+    /// are logged and returns them, in completion order.
+    /// </summary>
+    public async Task<IReadOnlyList<GatewayRequestLog>> WaitForRequestsAsync(string route, int count, TimeSpan? timeout = null)
+    {
+        await Poll.UntilAsync($"the gateway to log {count} {route} requests", timeout ?? TimeSpan.FromSeconds(10), () =>
+        {
+            var logged = Requests.Count(r => r.Route == route);
+            return Task.FromResult((logged >= count, $"{logged} logged: {string.Join(" | ", Requests)}"));
+        });
+        return Requests.Where(r => r.Route == route).ToList();
+    }
+
+    /// <summary>
     /// Starts the gateway with upstream i = <paramref name="upstreams"/>[i] (named llama-i, its slot count configured)
     /// and then <paramref name="overrides"/> (any Gateway:* key; they win). Returns once every upstream has been
     /// probed healthy.
