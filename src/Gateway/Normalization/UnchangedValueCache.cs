@@ -130,31 +130,47 @@ internal sealed class UnchangedValueCache
     {
         int low = 0, high = bucket.Length - 1, found = -1;
         starts = false;
+
+        // Bytes that the values just outside [low, high] share with rest. The bucket is sorted, so every value
+        // between them shares at least the smaller count too, and a comparison starts there: values that agree for
+        // kilobytes are then compared over their common part about once per lookup, not once per step (a profile
+        // under load had the full comparisons at ~3 % of the gateway's CPU).
+        int lowShared = 0, highShared = 0;
         while (low <= high)
         {
             var middle = (low + high) >>> 1;
-            var order = Compare(bucket[middle].Bytes, rest);
+            var order = Compare(bucket[middle].Bytes, rest, Math.Min(lowShared, highShared), out var shared);
             if (order <= 0)
             {
                 found = middle;
                 starts = order == 0;
                 low = middle + 1;
+                lowShared = shared;
             }
             else
             {
                 high = middle - 1;
+                highShared = shared;
             }
         }
 
         return found;
     }
 
-    /// <summary>Orders a cached value against the body from a value's start: equal when the value starts it.</summary>
-    private static int Compare(ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest)
+    /// <summary>
+    /// Orders a cached value against the body from a value's start (equal when the value starts it), given that their
+    /// first <paramref name="known"/> bytes agree; <paramref name="shared"/> is how many leading bytes they have in common.
+    /// </summary>
+    private static int Compare(ReadOnlySpan<byte> value, ReadOnlySpan<byte> rest, int known, out int shared)
     {
         var common = Math.Min(value.Length, rest.Length);
-        var order = value[..common].SequenceCompareTo(rest[..common]);
-        return order != 0 ? order : value.Length <= rest.Length ? 0 : 1;
+        shared = known + value[known..common].CommonPrefixLength(rest[known..common]);
+        if (shared < common)
+        {
+            return value[shared] < rest[shared] ? -1 : 1;
+        }
+
+        return value.Length <= rest.Length ? 0 : 1;
     }
 
     /// <summary>
