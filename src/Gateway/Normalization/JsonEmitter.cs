@@ -216,6 +216,34 @@ internal ref struct JsonEmitter
         EndRawValue();
     }
 
+    /// <summary>Whether the next value is written after a comma.</summary>
+    public readonly bool NeedsComma => _needsComma;
+
+    /// <summary>
+    /// Moves what was written from <paramref name="from"/> on to <paramref name="target"/> and takes back everything
+    /// from <paramref name="cut"/> (at or before it) on, as if it had not been written; the next value is then
+    /// written with a comma before it if <paramref name="needsComma"/>. Only over a <see cref="Pipeline.PooledBuffer"/>,
+    /// the one writer that can give bytes back, and not within a raw value. The tape is the caller's to move.
+    /// </summary>
+    public void MoveTail(long cut, long from, bool needsComma, Pipeline.PooledBuffer target)
+    {
+        if (_output is not Pipeline.PooledBuffer output || _rawTape is not null || cut > from || from > Position)
+        {
+            throw new InvalidOperationException("Only bytes already written to a PooledBuffer, outside a raw value, can be moved.");
+        }
+
+        Flush();
+
+        // The emitter's first byte is where the output stood when it began.
+        var first = output.WrittenCount - (int)_advanced;
+        var tail = output.WrittenSpan[(first + (int)from)..];
+        tail.CopyTo(target.GetSpan(tail.Length));
+        target.Advance(tail.Length);
+        output.Truncate(first + (int)cut);
+        _advanced = cut;
+        _needsComma = needsComma;
+    }
+
     /// <summary>The recorder following what is written now (null when none, or while a raw value is being written).</summary>
     public readonly JsonTapeRecorder? Tape => _tape;
 

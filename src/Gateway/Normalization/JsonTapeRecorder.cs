@@ -151,6 +151,22 @@ internal sealed class JsonTapeRecorder : IDisposable
     }
 
     /// <summary>
+    /// Forgets the entries from <paramref name="count"/> on (a value taken back out of the output, see
+    /// <see cref="JsonEmitter.MoveTail"/>), and the splices among them. Depths are untouched: the value was whole.
+    /// </summary>
+    public void TakeBack(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _count);
+        while (_spliceCount > 0 && _splices![_spliceCount - 1].Index >= count)
+        {
+            // Splices are in index order.
+            _splices[--_spliceCount] = default;
+        }
+
+        _count = count;
+    }
+
+    /// <summary>
     /// A cached container (<see cref="UnchangedValueCache"/>) written at <paramref name="position"/>: its entries,
     /// moved to this position, depth and index.
     /// </summary>

@@ -32,6 +32,7 @@ internal ref struct NormalizationPass
     private HeldMessage _held;
     private readonly ReadOnlySpan<byte> _body;
     private readonly UnchangedValueCache? _cache;
+    private readonly bool _canMoveOutput;
     private int _cacheHits;
     private int _cacheMisses;
 
@@ -43,6 +44,7 @@ internal ref struct NormalizationPass
         _cache = cache;
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
         _out = new JsonEmitter(output, tape);
+        _canMoveOutput = output is PooledBuffer;
 
         // A held user message is written to the side buffer first: its entries are recorded there and moved over with it.
         _sideTape = tape is null ? null : new JsonTapeRecorder(4096);
@@ -240,6 +242,11 @@ internal ref struct NormalizationPass
             // In a chat body the first message is the real system prompt; Anthropic bodies have theirs in `system`.
             if (_fold && isSystem && !(chat && index == 0) && TryFold(index, billing))
             {
+                if (_held is { Active: true, InPlace: true })
+                {
+                    MoveHeldAside();
+                }
+
                 index++;
                 continue;
             }
@@ -455,17 +462,34 @@ internal ref struct NormalizationPass
     }
 
     /// <summary>
-    /// Writes the user message at the reader to the side buffer (waiting reminders first in its content when
-    /// <paramref name="prepend"/>) and notes where its content is, for <see cref="ReleaseHeld"/>.
+    /// Writes the user message at the reader (waiting reminders first in its content when <paramref name="prepend"/>)
+    /// and notes where its content is, for <see cref="ReleaseHeld"/>. With nothing waiting it goes straight to the
+    /// output, since most user messages have no system message after them (Claude Code's tool results): only when one
+    /// follows is it moved to the side buffer (<see cref="MoveHeldAside"/>). Copying every user message through the
+    /// side buffer cost a second copy of most of the body.
     /// </summary>
     private void HoldUserMessage(int index, bool prepend)
     {
-        _side ??= new PooledBuffer();
-        _side.Clear();
-        _sideTape?.Reset();
+        var inPlace = !prepend && _canMoveOutput;
         var main = _out;
-        _out = new JsonEmitter(_side, _sideTape);
-        _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent };
+        if (inPlace)
+        {
+            var start = _out.Position;
+            _held = new HeldMessage
+            {
+                Active = true, InPlace = true, Index = index, Content = ContentKind.Absent,
+                Start = start, CommaBefore = _out.NeedsComma, ObjectStart = start + (_out.NeedsComma ? 1 : 0), TapeMark = _out.Tape?.Count ?? 0,
+            };
+        }
+        else
+        {
+            _side ??= new PooledBuffer();
+            _side.Clear();
+            _sideTape?.Reset();
+            _out = new JsonEmitter(_side, _sideTape);
+            _held = new HeldMessage { Active = true, Index = index, Content = ContentKind.Absent };
+        }
+
         _out.StartObject();
         while (Next() == JsonTokenType.PropertyName)
         {
@@ -478,7 +502,7 @@ internal ref struct NormalizationPass
                 continue;
             }
 
-            _held.ContentStart = (int)_out.Position;
+            _held.ContentStart = (int)(_out.Position - _held.ObjectStart);
             _held.Content = prepend ? ContentKind.Array : _reader.TokenType switch
             {
                 JsonTokenType.String => _reader.ValueSpan.IsEmpty ? ContentKind.EmptyString : ContentKind.String,
@@ -495,7 +519,7 @@ internal ref struct NormalizationPass
                 CopyValue();
             }
 
-            _held.ContentEnd = (int)_out.Position;
+            _held.ContentEnd = (int)(_out.Position - _held.ObjectStart);
             if (_held.Content == ContentKind.Array && _held.ContentEnd - _held.ContentStart == 2)
             {
                 _held.Content = ContentKind.EmptyArray;
@@ -511,12 +535,30 @@ internal ref struct NormalizationPass
         }
 
         _out.EndObject();
-        _out.Flush();
-        _out = main;
+        if (!inPlace)
+        {
+            _out.Flush();
+            _out = main;
+        }
+
         if (prepend)
         {
             ClearFolds();
         }
+    }
+
+    /// <summary>
+    /// A system message followed the user message held in place, so reminders will be spliced into it: it moves from
+    /// the output to the side buffer. Its tape entries are dropped, not moved: the spliced message is recorded anew
+    /// when it is released (<see cref="JsonEmitter.EndRawValue"/>).
+    /// </summary>
+    private void MoveHeldAside()
+    {
+        _side ??= new PooledBuffer();
+        _side.Clear();
+        _out.Tape?.TakeBack(_held.TapeMark);
+        _out.MoveTail(_held.Start, _held.ObjectStart, _held.CommaBefore, _side);
+        _held.InPlace = false;
     }
 
     /// <summary>A user message's content with the waiting reminders first; a string becomes <c>[{"type":"text","text":...}]</c>.</summary>
@@ -554,6 +596,12 @@ internal ref struct NormalizationPass
     private void ReleaseHeld()
     {
         _held.Active = false;
+        if (_held.InPlace)
+        {
+            // Already in the output, and nothing to splice into it: a fold would have moved it aside.
+            return;
+        }
+
         var held = _side!.WrittenSpan;
         if (_foldCount == 0)
         {
@@ -894,6 +942,19 @@ internal ref struct NormalizationPass
     private struct HeldMessage
     {
         public bool Active;
+
+        /// <summary>Written in place in the output (not in the side buffer), from <see cref="Start"/> on.</summary>
+        public bool InPlace;
+
+        /// <summary>Output position before the message's separator, and whether it has one.</summary>
+        public long Start;
+        public bool CommaBefore;
+
+        /// <summary>Output position of the message's '{'; content offsets count from it (0 in the side buffer).</summary>
+        public long ObjectStart;
+
+        /// <summary>The output tape's entry count before the message.</summary>
+        public int TapeMark;
         public int Index;
         public ContentKind Content;
         public int ContentStart;

@@ -56,10 +56,18 @@ internal static class RequestNormalizer
 
         valueBytes = valueBytes[..Encoding.UTF8.GetBytes(value, valueBytes)];
 
-        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, output, tape, settings.ReuseCache);
+        // The pass writes user messages in place and moves one back out when a system message after it is folded into
+        // it, which only a PooledBuffer allows (the gateway's own output); other writers get the result copied.
+        var staged = output as PooledBuffer ?? new PooledBuffer(body.Length + 256);
+        var pass = new NormalizationPass(body, route, settings.BillingHeader, valueBytes, settings.FoldSystemMessages, staged, tape, settings.ReuseCache);
         try
         {
             pass.Run();
+            if (!ReferenceEquals(staged, output))
+            {
+                output.Write(staged.WrittenSpan);
+            }
+
             return new NormalizationOutcome(true, null, pass.BillingLines, pass.Folded);
         }
         catch (InvalidBodyException e)
@@ -79,6 +87,10 @@ internal static class RequestNormalizer
         finally
         {
             pass.Dispose();
+            if (!ReferenceEquals(staged, output))
+            {
+                staged.Dispose();
+            }
         }
     }
 

@@ -61,4 +61,31 @@ public sealed class JsonTapeRecorderTests
         Assert.True(outcome.SystemMessagesFolded > 0);
         Assert.True(recorded);
     }
+
+    [Fact]
+    public void Normalize_CachedContentInUserMessageThatTakesAFold_NoSpliceLeftOnBytesThatChanged()
+    {
+        // A user message is written in place and moved aside when a system message after it is folded into it. A
+        // reuse-cache hit inside it (its content array, which then gains the reminder) must leave no splice behind:
+        // later stages would take the cached value's memos for bytes that are no longer its bytes.
+        var text = new string('w', 2_000);
+        var block = $$"""[{"type":"text","text":"{{text}}"}]""";
+        var body = Encoding.UTF8.GetBytes($$"""{"model":"m","messages":[{"role":"user","content":{{block}}},{"role":"system","content":"r"},{"role":"assistant","content":"b"},{"role":"user","content":{{block}}}]}""");
+        var settings = NormalizerRun.Replace() with { ReuseCache = new UnchangedValueCache(64L * 1024 * 1024) };
+        RecordedTape.NormalizeToTape(body, ApiRoute.Messages, settings).Dispose();
+
+        using var tape = RecordedTape.NormalizeToTape(body, ApiRoute.Messages, settings);
+
+        var spliced = 0;
+        for (var i = 0; i < tape.Count; i++)
+        {
+            if (tape.SplicedAt(i) is { } value)
+            {
+                spliced++;
+                Assert.Equal(Encoding.UTF8.GetString(value.Bytes), Encoding.UTF8.GetString(tape.RawAt(i)));
+            }
+        }
+
+        Assert.Equal(1, spliced);
+    }
 }
