@@ -223,7 +223,7 @@ internal ref struct JsonEmitter
     /// Moves what was written from <paramref name="from"/> on to <paramref name="target"/> and takes back everything
     /// from <paramref name="cut"/> (at or before it) on, as if it had not been written; the next value is then
     /// written with a comma before it if <paramref name="needsComma"/>. Only over a <see cref="Pipeline.PooledBuffer"/>,
-    /// the one writer that can give bytes back, and not within a raw value. The tape is the caller's to move.
+    /// the one writer that can give bytes back, and not within a raw value. The tape is the caller's to take back.
     /// </summary>
     public void MoveTail(long cut, long from, bool needsComma, Pipeline.PooledBuffer target)
     {
@@ -237,8 +237,7 @@ internal ref struct JsonEmitter
         // The emitter's first byte is where the output stood when it began.
         var first = output.WrittenCount - (int)_advanced;
         var tail = output.WrittenSpan[(first + (int)from)..];
-        tail.CopyTo(target.GetSpan(tail.Length));
-        target.Advance(tail.Length);
+        target.Write(tail);
         output.Truncate(first + (int)cut);
         _advanced = cut;
         _needsComma = needsComma;

@@ -32,21 +32,19 @@ internal ref struct NormalizationPass
     private HeldMessage _held;
     private readonly ReadOnlySpan<byte> _body;
     private readonly UnchangedValueCache? _cache;
-    private readonly bool _canMoveOutput;
     private int _cacheHits;
     private int _cacheMisses;
 
     public NormalizationPass(
-        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, IBufferWriter<byte> output,
+        ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, PooledBuffer output,
         JsonTapeRecorder? tape = null, UnchangedValueCache? cache = null)
     {
         _body = body;
         _cache = cache;
         _reader = new JsonTokenizer(body, RequestNormalizer.MaxDepth);
         _out = new JsonEmitter(output, tape);
-        _canMoveOutput = output is PooledBuffer;
 
-        // A held user message is written to the side buffer first: its entries are recorded there and moved over with it.
+        // A user message written with reminders prepended goes to the side buffer: its entries are recorded there and moved over with it.
         _sideTape = tape is null ? null : new JsonTapeRecorder(4096);
         _route = route;
         _mode = mode;
@@ -470,15 +468,14 @@ internal ref struct NormalizationPass
     /// </summary>
     private void HoldUserMessage(int index, bool prepend)
     {
-        var inPlace = !prepend && _canMoveOutput;
+        var inPlace = !prepend;
         var main = _out;
         if (inPlace)
         {
-            var start = _out.Position;
             _held = new HeldMessage
             {
                 Active = true, InPlace = true, Index = index, Content = ContentKind.Absent,
-                Start = start, CommaBefore = _out.NeedsComma, ObjectStart = start + (_out.NeedsComma ? 1 : 0), TapeMark = _out.Tape?.Count ?? 0,
+                Start = _out.Position, CommaBefore = _out.NeedsComma, TapeMark = _out.Tape?.Count ?? 0,
             };
         }
         else
@@ -951,7 +948,7 @@ internal ref struct NormalizationPass
         public bool CommaBefore;
 
         /// <summary>Output position of the message's '{'; content offsets count from it (0 in the side buffer).</summary>
-        public long ObjectStart;
+        public readonly long ObjectStart => Start + (CommaBefore ? 1 : 0);
 
         /// <summary>The output tape's entry count before the message.</summary>
         public int TapeMark;
