@@ -84,7 +84,7 @@ static void PrintUsage()
           overhead  Gateway vs plain YARP pass-through vs direct, against a zero-work upstream, with Claude Code-sized
                     bodies: --concurrency 1,16,64 --requests N --warmup N --warmup-seconds 5 --measure-seconds 8 --sizes 40,100,200
                     --targets direct,yarp,gateway[,gateway-quiet,gateway-anthropic] --gateway-log shipped|Warning|... --gateway-dialect openai|anthropic
-                    --rounds 3 --max-warmup-seconds 90 --out DIR --quick
+                    --rounds 3 --max-warmup-seconds 90 --paired-windows 10 --window-seconds 3 --out DIR --quick
           micro     BenchmarkDotNet for the normalizer, fingerprinter and routing decision on a 100 KB body, plus the
                     memory of 10,000 tracked conversations: --conversations 10000 --only TEXT --out DIR --quick
 
