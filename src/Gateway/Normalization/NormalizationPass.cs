@@ -35,6 +35,9 @@ internal ref struct NormalizationPass
     private int _cacheHits;
     private int _cacheMisses;
 
+    /// <summary>The last container found in the cache, unless a large one missed since: where the next one is guessed from.</summary>
+    private CachedValue? _lastHit;
+
     public NormalizationPass(
         ReadOnlySpan<byte> body, ApiRoute route, BillingHeaderMode mode, ReadOnlySpan<byte> billingValue, bool fold, PooledBuffer output,
         JsonTapeRecorder? tape = null, UnchangedValueCache? cache = null)
@@ -875,12 +878,13 @@ internal ref struct NormalizationPass
     private void CopyContainerCached(UnchangedValueCache cache)
     {
         var start = (int)_reader.TokenStartIndex;
-        var hit = cache.Find(_body, start);
+        var hit = cache.Find(_body, start, _lastHit);
         if (hit is not null && _reader.FitsNesting(hit.Deepest))
         {
             _out.WriteCached(hit);
             _reader.SkipValidatedContainer(hit.Bytes.Length);
             _cacheHits++;
+            _lastHit = hit;
             return;
         }
 
@@ -895,6 +899,9 @@ internal ref struct NormalizationPass
         }
 
         _cacheMisses++;
+
+        // A new value breaks the sequence: linking across it would point the guess at what follows it this once.
+        _lastHit = null;
 
         // Only a value written byte for byte as read (compact, as clients send it) can stand in for those bytes later.
         if (first >= 0 && tape!.IsValid && _out.Position - tape.Entries[first].Start == length)

@@ -119,6 +119,36 @@ internal sealed class UnchangedValueCache
     }
 
     /// <summary>
+    /// As <see cref="Find(ReadOnlySpan{byte}, int)"/>, trying first the value that followed <paramref name="previous"/>
+    /// (the normalizer's last hit in this body) the last time: a conversation's messages come back in the same order
+    /// every turn, so one comparison usually finds the next one, without hashing its first bytes or searching a bucket
+    /// (the bucket search was ~3 % of the gateway's CPU under load). A wrong guess costs one comparison that fails
+    /// where the bytes first differ; what is found is remembered as <paramref name="previous"/>'s successor.
+    /// </summary>
+    public CachedValue? Find(ReadOnlySpan<byte> json, int start, CachedValue? previous)
+    {
+        if (previous?.Next is { Evicted: false } next && json.Length - start >= next.Bytes.Length && json.Slice(start, next.Bytes.Length).SequenceEqual(next.Bytes))
+        {
+            if (!next.Referenced)
+            {
+                next.Referenced = true;
+            }
+
+            return next;
+        }
+
+        var found = Find(json, start);
+
+        // Racing requests may each set it; any value will do, since a guess is always compared in full before use.
+        if (found is not null && previous is not null && !ReferenceEquals(previous.Next, found))
+        {
+            previous.Next = found;
+        }
+
+        return found;
+    }
+
+    /// <summary>
     /// Index of the greatest value in <paramref name="bucket"/> (sorted by bytes) that is not above
     /// <paramref name="rest"/>, or -1, and whether that value starts <paramref name="rest"/>. No cached value is a prefix of another (each is a whole JSON value, which ends
     /// where its bytes say), so if any cached value starts <paramref name="rest"/>, it is that one: anything sorting
@@ -231,6 +261,7 @@ internal sealed class UnchangedValueCache
             {
                 var dropped = bucket[evict];
                 dropped.Evicted = true;
+                dropped.Next = null;
                 _sizeBytes -= dropped.CostBytes;
                 _live--;
             }
@@ -319,6 +350,9 @@ internal sealed class UnchangedValueCache
     private void Remove(CachedValue value)
     {
         value.Evicted = true;
+
+        // A live value's successor link may keep this one alive until it is overwritten; this one keeps nothing.
+        value.Next = null;
         _sizeBytes -= value.CostBytes;
         _live--;
         if (_buckets.TryGetValue(value.Key, out var bucket))
@@ -377,6 +411,12 @@ internal sealed class CachedValue
     public bool Referenced { get; set; }
 
     public bool Evicted { get; set; }
+
+    /// <summary>
+    /// The value the normalizer found next in the same body the last time it found this one (see
+    /// <see cref="UnchangedValueCache.Find(ReadOnlySpan{byte}, int, CachedValue?)"/>); a guess, always compared before use.
+    /// </summary>
+    public CachedValue? Next { get; set; }
 
     /// <summary>Order of addition, for choosing which value a full bucket drops.</summary>
     public long Sequence { get; set; }

@@ -293,6 +293,140 @@ public sealed class UnchangedValueCacheTests
     }
 
     [Fact]
+    public void Find_AfterAPreviousHit_LinksWhatItFindsAsThatValuesSuccessor()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        Add(cache, Value(1));
+        Add(cache, Value(2));
+        var first = cache.Find(Value(1), 0, previous: null);
+
+        var second = cache.Find(Value(2), 0, first);
+
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        Assert.Same(second, first.Next);
+    }
+
+    [Fact]
+    public void Find_SuccessorGuessMatches_ReturnsItWithoutLookingInTheCache()
+    {
+        // The guess is compared with the body and used as is: a value no bucket holds (here: never added) proves that
+        // the one comparison replaced the lookup.
+        var cache = new UnchangedValueCache(Capacity);
+        Add(cache, Value(1));
+        var previous = cache.Find(Value(1), 0)!;
+        var guess = Create(Value(2));
+        previous.Next = guess;
+
+        Assert.Null(cache.Find(Value(2), 0));
+        Assert.Same(guess, cache.Find([.. Value(2), .. ",3]"u8.ToArray()], 0, previous));
+    }
+
+    [Fact]
+    public void Find_SuccessorGuessWrong_FindsTheValueThereAndRelinks()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        Add(cache, Value(1));
+        Add(cache, Value(2));
+        Add(cache, Value(3));
+        var previous = cache.Find(Value(1), 0)!;
+        previous.Next = cache.Find(Value(2), 0);
+
+        var found = cache.Find(Value(3), 0, previous);
+
+        Assert.NotNull(found);
+        Assert.Equal(Value(3), found.Bytes);
+        Assert.Same(found, previous.Next);
+    }
+
+    [Fact]
+    public void Find_SuccessorGuessShorterBody_NoHit()
+    {
+        var cache = new UnchangedValueCache(Capacity);
+        Add(cache, Value(1));
+        var previous = cache.Find(Value(1), 0)!;
+        previous.Next = Create(Value(2));
+
+        Assert.Null(cache.Find(Value(2).AsSpan(0, Value(2).Length - 1), 0, previous));
+    }
+
+    [Fact]
+    public void Find_SuccessorGuessEvicted_NotUsedAndItsOwnLinkDropped()
+    {
+        // An evicted value must not come back through a link (the cache's size would no longer say what it holds),
+        // and links from it must not keep further values alive.
+        var cache = new UnchangedValueCache(64 * 1024);
+        var used = Value(0);
+        Add(cache, used);
+        Add(cache, Value(1));
+        var previous = cache.Find(used, 0)!;
+        var evicted = cache.Find(Value(1), 0, previous)!;
+        evicted.Next = previous;
+        for (var i = 2; i <= 40; i++)
+        {
+            Assert.NotNull(cache.Find(used, 0));
+            Add(cache, Value(i));
+        }
+
+        Assert.True(evicted.Evicted);
+        Assert.Null(evicted.Next);
+        Assert.Null(cache.Find(Value(1), 0, previous));
+    }
+
+    [Fact]
+    public void Normalize_ConversationsTakingTurnsOnOneCache_EveryOutputAsWithoutCache()
+    {
+        // Two conversations that share their first messages and their tools, then differ, take turns: the successor
+        // of a shared value is guessed wrong on every switch, and each turn adds a message, so the guess after the
+        // last cached message is new every time. Outputs and tapes must be those of a pass without the cache.
+        var cache = new UnchangedValueCache(Capacity);
+        var settings = NormalizerRun.Replace() with { ReuseCache = cache };
+        for (var turn = 0; turn < 8; turn++)
+        {
+            foreach (var who in new[] { "a", "b" })
+            {
+                var body = Conversation(who, turn);
+                var (outcome, output, recorded) = RecordedTape.Normalize(body, ApiRoute.Messages, settings);
+                Assert.True(outcome.Success, outcome.Error);
+                Assert.True(recorded);
+                Assert.Equal(NormalizeWithoutCache(body), output);
+            }
+        }
+
+        Assert.True(cache.Hits > 20, $"hits: {cache.Hits}");
+    }
+
+    /// <summary>A conversation of <paramref name="turn"/> tool rounds after shared opening messages, with the shared tools.</summary>
+    private static byte[] Conversation(string who, int turn)
+    {
+        var messages = new List<string>
+        {
+            $$"""{"role":"user","content":[{"type":"text","text":"{{new string('s', 1500)}}"}]}""",
+            $$"""{"role":"assistant","content":[{"type":"text","text":"{{new string('t', 1200)}}"}]}""",
+        };
+        for (var i = 0; i < turn; i++)
+        {
+            messages.Add($$$"""{"role":"assistant","content":[{"type":"tool_use","id":"toolu_{{{who}}}{{{i}}}","name":"Read","input":{"file_path":"/{{{who}}}/{{{i}}}"}}]}""");
+            messages.Add($$"""{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_{{who}}{{i}}","content":"{{who}} {{i}} {{new string((char)('c' + i), 1100)}}"}]}""");
+        }
+
+        messages.Add($$"""{"role":"user","content":[{"type":"text","text":"{{who}} asks at turn {{turn}}"}]}""");
+        return Encoding.UTF8.GetBytes($$"""{"model":"m","messages":[{{string.Join(',', messages)}}],"tools":[{"name":"a","description":"{{new string('x', 1500)}}"}],"stream":true}""");
+    }
+
+    private static CachedValue Create(byte[] value)
+    {
+        using var tape = JsonTape.Parse(value, 16);
+        var entries = new JsonTape.Entry[tape.Count];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            entries[i] = tape.EntryAt(i);
+        }
+
+        return CachedValue.Create(0, value, entries, 0);
+    }
+
+    [Fact]
     public void Normalize_ManyRequestsInParallelSharingOneCache_EveryOutputAsWithoutCache()
     {
         var cache = new UnchangedValueCache(Capacity);
