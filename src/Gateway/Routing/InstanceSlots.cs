@@ -90,6 +90,38 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
         return LongPrefillCount() < (options.MaxLongPrefillsPerInstance ?? Math.Max(1, MainSlotCount / 4));
     }
 
+    /// <summary>
+    /// Whether a slot other than <paramref name="except"/> is processing a prompt that is not being chunked: what a
+    /// chunked long prefill gives way to before its next chunk.
+    /// </summary>
+    public bool AnyShortPrefill(SlotState? except)
+    {
+        foreach (var slot in Slots)
+        {
+            if (slot != except && slot is { Busy: true, Prefilling: true, Chunked: false })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private TaskCompletionSource? _shortPrefillsDone;
+
+    /// <summary>Completes once no slot is processing a prompt that is not being chunked (<see cref="SignalIfNoShortPrefill"/>).</summary>
+    public Task ShortPrefillsDone() => (_shortPrefillsDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>Wakes the chunked prefills waiting in <see cref="ShortPrefillsDone"/> once nothing shorter is left; called whenever a slot's state changes.</summary>
+    public void SignalIfNoShortPrefill()
+    {
+        if (_shortPrefillsDone is { } waiting && !AnyShortPrefill(null))
+        {
+            _shortPrefillsDone = null;
+            waiting.TrySetResult();
+        }
+    }
+
     public int BusyCount()
     {
         var busy = 0;

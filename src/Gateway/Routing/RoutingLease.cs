@@ -39,6 +39,9 @@ internal sealed class RoutingLease : IDisposable
     /// <summary>The router's state of the leased slot; only the router touches it, under its lock.</summary>
     internal SlotState? SlotState { get; init; }
 
+    /// <summary>The router's state of the leased slot's instance; only the router touches it, under its lock.</summary>
+    internal InstanceSlots? Pool { get; init; }
+
     /// <summary>How shorter prompts may pause this request while it processes its prompt (a long prefill on a pinned slot); else null.</summary>
     public PrefillPreemption? Preemption { get; init; }
 

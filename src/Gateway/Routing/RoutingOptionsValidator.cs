@@ -27,6 +27,11 @@ internal sealed class RoutingOptionsValidator : IValidateOptions<RoutingOptions>
             errors.Add($"Gateway:Routing:MaxLongPrefillsPerInstance must be at least 1, got {options.MaxLongPrefillsPerInstance}");
         }
 
+        if (!(options.PrefillChunkSeconds >= 0 && options.PrefillChunkSeconds <= 60))
+        {
+            errors.Add($"Gateway:Routing:PrefillChunkSeconds must be between 0 (off) and 60, got {options.PrefillChunkSeconds}");
+        }
+
         if (!(options.MaxQueueSeconds > 0))
         {
             errors.Add($"Gateway:Routing:MaxQueueSeconds must be positive, got {options.MaxQueueSeconds}");

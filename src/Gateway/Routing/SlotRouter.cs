@@ -36,6 +36,11 @@ internal sealed class SlotRouter
         _savedStates = savedStates;
     }
 
+    private int _yielding;
+
+    /// <summary>Chunked prefills waiting right now for shorter prompts to be processed (<see cref="WaitForShorterPrefillsAsync"/>).</summary>
+    public int YieldingPrefills => Volatile.Read(ref _yielding);
+
     /// <summary>Configured instances right now (bounds the pipeline's retries on connect failures).</summary>
     public int InstanceCount => _registry.Instances.Count;
 
@@ -399,6 +404,8 @@ internal sealed class SlotRouter
         slot.BusyUser = waiter.FairnessKey;
         slot.PrefillUntil = now + (long)(Math.Max(0, choice.WorkSeconds) * _time.TimestampFrequency);
         slot.LongPrefill = choice.LongPrefill;
+        slot.Prefilling = true;
+        slot.Chunked = false;
         var preempt = pool.CanPin && _options.CurrentValue.PreemptLongPrefills;
         slot.Preemption = preempt && choice.LongPrefill ? new PrefillPreemption(_time, choice.WorkSeconds) : null;
         var heldUp = preempt && !choice.LongPrefill ? HoldUpLongPrefillsBelow(pool, slot, choice.WorkSeconds, now) : null;
@@ -445,7 +452,8 @@ internal sealed class SlotRouter
             Held = held,
             TokensPerChar = SlotChooser.TokensPerChar(pool),
             SlotState = slot,
-            OnPrefillDone = _ => PrefillDone(slot),
+            Pool = pool,
+            OnPrefillDone = _ => PrefillDone(pool, slot),
             Preemption = slot.Preemption,
             HeldUp = heldUp,
         };
@@ -484,19 +492,110 @@ internal sealed class SlotRouter
     /// it in llama-server's batch order, and a long prefill that was waiting for this one may start. Only the lease
     /// holding the slot can call it: a lease drops the callback when it is released.
     /// </summary>
-    private void PrefillDone(SlotState slot)
+    private void PrefillDone(InstanceSlots pool, SlotState slot)
     {
         lock (_gate)
         {
             var wasLong = slot.LongPrefill;
             slot.LongPrefill = false;
             slot.Preemption = null;
+            slot.Prefilling = false;
+            slot.Chunked = false;
+            pool.SignalIfNoShortPrefill();
             slot.PrefillUntil = Math.Min(slot.PrefillUntil, _time.GetTimestamp());
             if (wasLong)
             {
                 Dispatch();
             }
         }
+    }
+
+    /// <summary>
+    /// How to prefill the leased request's prompt in chunks, or null when it should go in one piece: chunking off (or
+    /// replaced by pausing), an instance that cannot pin slots or has only one, or less than two chunks' worth of the
+    /// prompt left to compute beyond what the slot holds. Otherwise the slot is marked as chunked from now on, so
+    /// shorter prompts no longer wait for it and it waits for them (<see cref="WaitForShorterPrefillsAsync"/>). Not only
+    /// new conversations' long prompts: a follow-up turn with a thousand new tokens also gives way to the many with a
+    /// few hundred (the cache bench's follow-up mean fell from 4.9 to 2.2 s with it, and from 3.6 to 2.6 s when only
+    /// long prefills were chunked; HISTORY, session 14).
+    /// </summary>
+    public PrefillChunkPlan? PlanPrefillChunks(RoutingLease lease, ConversationFingerprint? fingerprint)
+    {
+        var options = _options.CurrentValue;
+        if (options.PrefillChunkSeconds <= 0 || options.PreemptLongPrefills || fingerprint is null)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            if (lease.Pool is not { CanPin: true } pool || pool.Slots.Length < 2 || lease.SlotState is not { Busy: true, Prefilling: true } slot)
+            {
+                return null;
+            }
+
+            var speed = SlotChooser.PrefillSpeed(pool, options);
+            var tokensPerChar = SlotChooser.TokensPerChar(pool);
+            var total = fingerprint.PromptChars * tokensPerChar;
+            var reusable = Math.Min(SlotChooser.ReusableTokens(slot, fingerprint, tokensPerChar), total);
+            var chunkTokens = Math.Max(PrefillChunkPlan.MinChunkTokens, options.PrefillChunkSeconds * speed);
+            if (total - reusable < 2 * chunkTokens)
+            {
+                return null;
+            }
+
+            slot.Chunked = true;
+            pool.SignalIfNoShortPrefill();
+            return new PrefillChunkPlan(total, reusable, chunkTokens, speed);
+        }
+    }
+
+    /// <summary>
+    /// Waits while another slot of the leased slot's instance processes a prompt that is not being chunked (at most
+    /// <paramref name="budget"/>); returns how long it waited. llama-server fills each batch slot by slot in index
+    /// order, so a short prompt on a higher slot than a long one gets no batch room until the long one is done; with
+    /// the long one fed a chunk at a time and held back meanwhile, it waits for one chunk at most.
+    /// </summary>
+    public async ValueTask<TimeSpan> WaitForShorterPrefillsAsync(RoutingLease lease, TimeSpan budget, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        while (true)
+        {
+            Task done;
+            lock (_gate)
+            {
+                if (lease.Pool is not { } pool || lease.SlotState is not { Busy: true } slot || !pool.AnyShortPrefill(slot))
+                {
+                    break;
+                }
+
+                done = pool.ShortPrefillsDone();
+            }
+
+            var left = budget - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            using var timer = new CancellationTokenSource(left, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+            Interlocked.Increment(ref _yielding);
+            try
+            {
+                await done.WaitAsync(linked.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _yielding);
+            }
+        }
+
+        return _time.GetElapsedTime(started);
     }
 
     /// <summary>
@@ -535,6 +634,9 @@ internal sealed class SlotRouter
             slot.PrefillUntil = 0;
             slot.LongPrefill = false;
             slot.Preemption = null;
+            slot.Prefilling = false;
+            slot.Chunked = false;
+            pool.SignalIfNoShortPrefill();
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;

@@ -32,6 +32,18 @@ internal sealed class SlotState(int index)
     /// </summary>
     public bool LongPrefill { get; set; }
 
+    /// <summary>
+    /// The running request has been placed and its first output has not arrived: llama-server is processing its
+    /// prompt, or is about to (the request may still be in a slot save/restore or on its way).
+    /// </summary>
+    public bool Prefilling { get; set; }
+
+    /// <summary>
+    /// The running request's prompt goes to llama-server in chunks (<c>PrefillChunking/PrefillChunker</c>): it gives
+    /// way to shorter prompts between its chunks, so they do not wait for it.
+    /// </summary>
+    public bool Chunked { get; set; }
+
     /// <summary>How shorter prompts placed above may pause the running long prefill; null when it cannot be paused.</summary>
     public PrefillPreemption? Preemption { get; set; }
 

@@ -1,0 +1,17 @@
+namespace LlamaGateway.Routing;
+
+/// <summary>
+/// What the router expects of a prompt to be prefilled in chunks: its size and how much of it the slot holds (tokens,
+/// from the router's estimates), the chunk size, and the instance's measured prefill speed (tokens per second).
+/// </summary>
+internal sealed record PrefillChunkPlan(double PromptTokens, double ReusableTokens, double ChunkTokens, double TokensPerSecond)
+{
+    /// <summary>
+    /// Smallest chunk: each chunk is a request of its own, which llama-server parses and tokenizes from the start of
+    /// the prompt, so chunks much smaller than a batch cost more in overhead than they save in waiting.
+    /// </summary>
+    public const double MinChunkTokens = 256;
+
+    /// <summary>Tokens still to compute when the prompt arrives, as far as the router knows.</summary>
+    public double ExpectedTokens => Math.Max(0, PromptTokens - ReusableTokens);
+}
