@@ -100,7 +100,9 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         response.Headers["X-Accel-Buffering"] = "no";
 
         var writer = response.BodyWriter;
-        using var translator = request.TranslateResponse ? new OpenAiToAnthropicStream(request.Model) : null;
+        using var translator = request.TranslateResponse
+            ? new OpenAiToAnthropicStream(request.Model) { ChunkedPrefill = (request.Usage.ChunkedTokens, request.Usage.ChunkedMilliseconds) }
+            : null;
         var usage = new UpstreamUsageReader(request.Usage);
         var instance = request.Lease!.Instance;
         var sawEnd = false;

@@ -3,6 +3,7 @@ using LlamaGateway.Conversations;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
+using LlamaGateway.PrefillChunking;
 using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
 using LlamaGateway.SlotPersistence;
@@ -66,6 +67,16 @@ internal static class GatewayServiceCollectionExtensions
                 ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
                 PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
             });
+        // Prefill chunks: each is a short request of its own, but one can wait behind a busy server's batches.
+        services.AddHttpClient(PrefillChunkClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                UseProxy = false,
+                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
+            });
+        services.AddSingleton<PrefillChunkClient>();
+        services.AddSingleton<PrefillChunker>();
         services.AddSingleton<SavedStateCatalog>();
         services.AddSingleton<SlotStateClient>();
         services.AddSingleton<SlotHandover>();

@@ -100,6 +100,24 @@ internal sealed class MetricsExporter(
             writer.Sample("gateway_prefill_paused_seconds_total", Math.Round(instance.PrefillPausedTime.TotalSeconds, 3), ("instance", instance.Name));
         }
 
+        writer.Family("gateway_chunked_prefills_total", "counter", "Requests whose long prompt was prefilled in chunks.");
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample("gateway_chunked_prefills_total", instance.ChunkedPrefills, ("instance", instance.Name));
+        }
+
+        writer.Family("gateway_prefill_chunks_total", "counter", "Chunks sent for chunked prefills.");
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample("gateway_prefill_chunks_total", instance.PrefillChunks, ("instance", instance.Name));
+        }
+
+        writer.Family("gateway_prefill_chunk_yield_seconds_total", "counter", "Time chunked prefills gave way to shorter prompts between chunks.");
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample("gateway_prefill_chunk_yield_seconds_total", Math.Round(instance.ChunkYieldTime.TotalSeconds, 3), ("instance", instance.Name));
+        }
+
         writer.Family("gateway_upstream_prefill_tokens_per_second", "gauge", "Measured prefill speed of the upstream (moving average; 0 until measured).");
         foreach (var instance in snapshot.Instances)
         {

@@ -126,6 +126,9 @@ internal sealed class GatewayRequestContext : IDisposable
         }
     }
 
+    /// <summary>What the prefill chunker did before the request was forwarded (<c>PrefillChunking</c>); null when the prompt went in one piece.</summary>
+    public PrefillChunking.ChunkedPrefill? ChunkedPrefill { get; set; }
+
     /// <summary>Time spent in llama-server's slot save and restore calls (the evicted state, the conversation's own) before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }
 

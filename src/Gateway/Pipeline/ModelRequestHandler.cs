@@ -3,6 +3,7 @@ using LlamaGateway.Conversations;
 using LlamaGateway.Errors;
 using LlamaGateway.Forwarding;
 using LlamaGateway.Normalization;
+using LlamaGateway.PrefillChunking;
 using LlamaGateway.Reliability;
 using LlamaGateway.Routing;
 using LlamaGateway.SlotPersistence;
@@ -13,13 +14,15 @@ namespace LlamaGateway.Pipeline;
 
 /// <summary>
 /// The one pipeline every model request takes, in order:
-/// read + normalize -> identify the conversation -> choose (instance, slot) -> translate -> (save/restore the slot) -> forward and stream -> account.
+/// read + normalize -> identify the conversation -> choose (instance, slot) -> translate -> (save/restore the slot)
+/// -> (prefill a long prompt in chunks) -> forward and stream -> account.
 /// </summary>
 internal sealed class ModelRequestHandler(
     RequestBodyReader bodyReader,
     ConversationTable conversations,
     SlotRouter router,
     SlotHandover handover,
+    PrefillChunker chunker,
     UpstreamForwarder forwarder,
     UsageLedger ledger,
     GatewayShutdown shutdown,
@@ -159,9 +162,18 @@ internal sealed class ModelRequestHandler(
                 return;
             }
 
+            // A long prompt goes to its slot a chunk at a time, giving way to shorter prompts between chunks.
+            await chunker.PrefillAsync(request, routeCancel.Token);
+            if (http.RequestAborted.IsCancellationRequested)
+            {
+                request.Fail(ApiErrorKind.Internal, "client disconnected");
+                return;
+            }
+
             var outcome = await forwarder.ForwardAsync(http, request);
             if (outcome != ForwardOutcome.NotConnected)
             {
+                chunker.Settle(request);
                 return;
             }
 
@@ -171,6 +183,9 @@ internal sealed class ModelRequestHandler(
             request.Lease.Dispose();
             request.Lease = null;
             request.ReleaseUpstreamBody();
+            request.ChunkedPrefill = null;
+            request.Usage.ChunkedTokens = 0;
+            request.Usage.ChunkedMilliseconds = 0;
             if (attempts >= maxAttempts)
             {
                 var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.LastError}";
@@ -189,21 +204,23 @@ internal sealed class ModelRequestHandler(
 
     /// <summary>
     /// What of the request's time went to waiting rather than to the upstream: the router's queue (and why) and the
-    /// slot save/restore, and the pauses of a long prefill for shorter prompts, so a slow turn in the log says whether
-    /// the gateway or the model took the time. Text is built only for requests that waited.
+    /// slot save/restore, the pauses of a long prefill for shorter prompts, and a chunked prefill's chunks and the time
+    /// it gave way to shorter prompts, so a slow turn in the log says whether the gateway or the model took the time.
+    /// Text is built only for requests that waited or were chunked.
     /// </summary>
     private static string Waited(GatewayRequestContext request)
     {
         var queued = request.WaitReasons is not null;
         var slotAction = request.SlotActionTime > TimeSpan.Zero;
         var pauses = request.Lease?.Preemption?.Pauses ?? 0;
-        if (!queued && !slotAction && pauses == 0)
+        var chunked = request.ChunkedPrefill;
+        if (!queued && !slotAction && pauses == 0 && chunked is null)
         {
             return "no wait";
         }
 
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        var parts = new List<string>(3);
+        var parts = new List<string>(4);
         if (queued)
         {
             parts.Add(string.Create(invariant, $"queued {request.QueueTime.TotalMilliseconds:0} ms: {request.WaitReasons}"));
@@ -217,6 +234,12 @@ internal sealed class ModelRequestHandler(
         if (pauses > 0)
         {
             parts.Add(string.Create(invariant, $"paused {request.Lease!.Preemption!.PausedTime.TotalMilliseconds:0} ms for shorter prompts ({pauses}x)"));
+        }
+
+        if (chunked is not null)
+        {
+            // Not a wait of its own (the chunks are the prompt's prefill), but the time given way to shorter prompts is.
+            parts.Add(string.Create(invariant, $"prefilled {chunked.ComputedTokens} tokens in {chunked.Chunks} chunks, gave way {chunked.Yielded.TotalMilliseconds:0} ms to shorter prompts"));
         }
 
         return string.Join("; ", parts);

@@ -330,6 +330,8 @@ section.panel h2.sub-h { margin-top: 18px; }
         el("span", { class: "chip" }, i.prefillTokensPerSecond > 0 ? Math.round(i.prefillTokensPerSecond).toLocaleString("en-US") + " tok/s prefill" : "prefill speed not measured yet"),
         i.prefillPauses > 0 ? el("span", { class: "chip", title: "long prefills paused (cancelled upstream, then sent again) so shorter prompts above them got their first token sooner" },
           i.prefillPauses.toLocaleString("en-US") + " pauses for shorter prompts (" + i.prefillPausedSeconds.toLocaleString("en-US", { maximumFractionDigits: 1 }) + " s)") : null,
+        i.chunkedPrefills > 0 ? el("span", { class: "chip", title: "long prompts prefilled in chunks that gave way to shorter prompts between them" },
+          i.chunkedPrefills.toLocaleString("en-US") + " chunked prefills (" + i.prefillChunks.toLocaleString("en-US") + " chunks, gave way " + i.chunkYieldSeconds.toLocaleString("en-US", { maximumFractionDigits: 1 }) + " s)") : null,
         i.slotSave ? slotSaveChip(i.slotSave) : null,
         el("span", { class: "muted" }, i.baseUrl)),
       i.lastError ? el("div", { class: "error-text" }, "Last error: " + i.lastError) : null,

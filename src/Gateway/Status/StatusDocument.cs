@@ -56,6 +56,9 @@ internal sealed record StatusInstance(
     double AverageHoldSeconds,
     long PrefillPauses,
     double PrefillPausedSeconds,
+    long ChunkedPrefills,
+    long PrefillChunks,
+    double ChunkYieldSeconds,
     StatusSlotSave? SlotSave,
     IReadOnlyList<StatusSlot> Slots);
 

@@ -79,6 +79,19 @@ internal sealed class OpenAiToAnthropicStream : IDisposable
     /// <summary>What the upstream reported about token use so far (complete once the usage chunk arrived).</summary>
     public UpstreamUsage Usage => _usage.Target;
 
+    /// <summary>
+    /// Tokens the gateway had prefilled in chunks before the request (and their milliseconds): reported to the client
+    /// as input tokens, not as cache reads (see <see cref="UpstreamUsage.ChunkedTokens"/>).
+    /// </summary>
+    public (int Tokens, double Milliseconds) ChunkedPrefill
+    {
+        init
+        {
+            _usage.Target.ChunkedTokens = value.Tokens;
+            _usage.Target.ChunkedMilliseconds = value.Milliseconds;
+        }
+    }
+
     /// <summary>Whether <c>message_start</c> has been written.</summary>
     public bool Started => _state != StreamState.NotStarted;
 

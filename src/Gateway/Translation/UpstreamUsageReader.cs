@@ -233,19 +233,25 @@ internal sealed class UpstreamUsageReader(UpstreamUsage target)
         return true;
     }
 
-    /// <summary>Copies what the OpenAI fields say into <see cref="Target"/>.</summary>
+    /// <summary>
+    /// Copies what the OpenAI fields say into <see cref="Target"/>, counting the tokens the gateway had prefilled in
+    /// chunks before the request (<see cref="UpstreamUsage.ChunkedTokens"/>) as re-computed, not cached.
+    /// </summary>
     internal void ApplyOpenAi()
     {
+        var chunked = Target.ChunkedTokens;
         if (_timingsPrompt >= 0)
         {
             var cached = _timingsCached >= 0 ? _timingsCached : Math.Max(_usageCached, 0);
             Target.PromptTokens = _timingsPrompt + cached;
-            Target.CachedTokens = cached;
+            Target.CachedTokens = Math.Max(0, cached - chunked);
+            Target.ReportedCachedTokens = cached;
         }
         else if (_usagePrompt >= 0)
         {
             Target.PromptTokens = _usagePrompt;
-            Target.CachedTokens = _usageCached;
+            Target.CachedTokens = _usageCached >= 0 ? Math.Max(0, _usageCached - chunked) : _usageCached;
+            Target.ReportedCachedTokens = _usageCached;
         }
 
         if (_usageCompletion >= 0)
@@ -259,7 +265,7 @@ internal sealed class UpstreamUsageReader(UpstreamUsage target)
 
         if (_timingsPromptMs >= 0)
         {
-            Target.PromptMilliseconds = _timingsPromptMs;
+            Target.PromptMilliseconds = _timingsPromptMs + Target.ChunkedMilliseconds;
         }
     }
 

@@ -17,6 +17,9 @@ internal sealed class UpstreamInstance
     private long _failoversOut;
     private long _prefillPauses;
     private long _prefillPausedTicks;
+    private long _chunkedPrefills;
+    private long _prefillChunks;
+    private long _chunkYieldTicks;
     private long _outages;
     private int _inFlight;
     private long _lastAnswered;
@@ -78,6 +81,14 @@ internal sealed class UpstreamInstance
 
     /// <summary>Time long prefills here spent paused for shorter prompts, in all.</summary>
     public TimeSpan PrefillPausedTime => TimeSpan.FromTicks(Interlocked.Read(ref _prefillPausedTicks));
+
+    /// <summary>Requests whose prompt was prefilled here in chunks (PrefillChunking/PrefillChunker), and their chunks.</summary>
+    public long ChunkedPrefills => Interlocked.Read(ref _chunkedPrefills);
+
+    public long PrefillChunks => Interlocked.Read(ref _prefillChunks);
+
+    /// <summary>Time chunked prefills here gave way to shorter prompts between chunks, in all.</summary>
+    public TimeSpan ChunkYieldTime => TimeSpan.FromTicks(Interlocked.Read(ref _chunkYieldTicks));
 
     public void SetSlotCount(int slots)
     {
@@ -144,6 +155,14 @@ internal sealed class UpstreamInstance
     public void CountFailoverIn() => Interlocked.Increment(ref _failoversIn);
 
     public void CountFailoverOut() => Interlocked.Increment(ref _failoversOut);
+
+    /// <summary>Adds one request's prefill chunks and the time it gave way to shorter prompts between them.</summary>
+    public void CountPrefillChunks(int chunks, TimeSpan yielded)
+    {
+        Interlocked.Increment(ref _chunkedPrefills);
+        Interlocked.Add(ref _prefillChunks, chunks);
+        Interlocked.Add(ref _chunkYieldTicks, yielded.Ticks);
+    }
 
     /// <summary>Adds what one finished request spent paused for shorter prompts.</summary>
     public void CountPrefillPauses(int pauses, TimeSpan paused)

@@ -18,6 +18,19 @@ internal sealed class UpstreamUsage
     /// <summary>Milliseconds the upstream spent on prefill of the re-computed tokens, or -1 when unknown.</summary>
     public double PromptMilliseconds { get; set; } = -1;
 
+    /// <summary>
+    /// Prompt tokens the gateway had the upstream compute in chunks just before this request (<c>PrefillChunking</c>),
+    /// and the milliseconds that took. The upstream then reports them as cached; when its usage is read into this
+    /// object they count as re-computed instead, and their time as prefill time. Set before the response is read; not
+    /// copied by <see cref="CopyFrom"/>.
+    /// </summary>
+    public int ChunkedTokens { get; set; }
+
+    public double ChunkedMilliseconds { get; set; }
+
+    /// <summary>What the upstream itself reported as cached, before <see cref="ChunkedTokens"/> counted as re-computed; -1 when unknown.</summary>
+    public int ReportedCachedTokens { get; set; } = -1;
+
     /// <summary>Prompt tokens the upstream had to re-compute (prompt minus cached), or -1 when unknown.</summary>
     public int RecomputedTokens => PromptTokens < 0 ? -1 : CachedTokens < 0 ? PromptTokens : Math.Max(0, PromptTokens - CachedTokens);
 
@@ -34,6 +47,11 @@ internal sealed class UpstreamUsage
         if (other.CachedTokens >= 0)
         {
             CachedTokens = other.CachedTokens;
+        }
+
+        if (other.ReportedCachedTokens >= 0)
+        {
+            ReportedCachedTokens = other.ReportedCachedTokens;
         }
 
         if (other.OutputTokens >= 0)

@@ -25,6 +25,19 @@ internal sealed record GatewayRequestLog(string Method, string Route, string Ups
     /// <summary>Completed with a 2xx status and a non-empty body: what a working relay produces for a model request.</summary>
     public bool Served => !Failed && Status is >= 200 and < 300 && ResponseBytes is > 0;
 
+    /// <summary>
+    /// Chunks the gateway prefilled the request's prompt in before sending it ("prefilled N tokens in K chunks"): each
+    /// is a llama-server request of its own; 0 when it went in one piece.
+    /// </summary>
+    public int PrefillChunks
+    {
+        get
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(Waited ?? string.Empty, @"prefilled \d+ tokens in (\d+) chunks");
+            return match.Success ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        }
+    }
+
     /// <summary>The pinned slot as a number, or null when the gateway left the choice to llama-server ("any").</summary>
     public int? SlotNumber => int.TryParse(Slot, NumberStyles.None, CultureInfo.InvariantCulture, out var slot) ? slot : null;
 

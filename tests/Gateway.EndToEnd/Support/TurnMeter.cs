@@ -96,8 +96,9 @@ internal sealed class TurnMeter(LlamaServerFixture server, GatewayFixture? gatew
         {
             await Poll.UntilAsync("the gateway to log the run's requests", TimeSpan.FromSeconds(10), () =>
             {
-                var logged = gateway.Requests.Skip(mark).Count(r => r.Route is not "/v1/messages/count_tokens");
-                return Task.FromResult((logged >= llamaRequests, $"{logged} model requests logged, llama-server ran {llamaRequests}"));
+                // A request prefilled in chunks ran one llama-server request per chunk before its own.
+                var logged = gateway.Requests.Skip(mark).Where(r => r.Route is not "/v1/messages/count_tokens").Sum(r => 1 + r.PrefillChunks);
+                return Task.FromResult((logged >= llamaRequests, $"{logged} model requests (and prefill chunks) logged, llama-server ran {llamaRequests}"));
             });
         }
         catch (TimeoutException ex)
