@@ -1,19 +1,14 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using System.Text.Json.Nodes;
 using LlamaGateway.EndToEnd.Support;
 
 namespace LlamaGateway.EndToEnd;
 
 /// <summary>
-/// A short prompt sent while a new conversation's ~10,000-token prompt is being processed on a lower slot of a real
-/// llama-server (bench model, 2 slots, <c>-b 512</c>). llama-server fills batches slot by slot in index order, so
-/// without chunks the short prompt's first token waits for the whole long prefill. With the gateway's chunked
-/// prefill the long prompt goes to llama-server half a second of work at a time, rendered by llama-server's own chat
-/// template and sent as prefixes with <c>n_predict: 0</c>, and gives way to the short prompt between chunks: the short
-/// prompt waits for one chunk, and llama-server still computes each token of the long prompt once. Both variants
-/// run, which is what shows the timing assertion can fail.
+/// The short prompt above a long prefill (<see cref="ShortAboveLongPrefill"/>) with the gateway's chunked prefill:
+/// the long prompt goes to llama-server half a second of work at a time, rendered by llama-server's own chat template
+/// and sent as prefixes with <c>n_predict: 0</c>, and gives way to the short prompt between chunks, so the short
+/// prompt waits for one chunk and llama-server still computes each token of the long prompt once. Both variants run,
+/// which is what shows the timing assertion can fail.
 /// </summary>
 [Trait("Category", "e2e")]
 public sealed class PrefillChunkingTests(ITestOutputHelper output)
@@ -23,52 +18,14 @@ public sealed class PrefillChunkingTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Messages_ShortPromptAboveLongPrefill_GetsItsFirstTokenBeforeTheLongPromptEndsOnlyWithChunks(bool chunked)
     {
-        var name = $"{nameof(Messages_ShortPromptAboveLongPrefill_GetsItsFirstTokenBeforeTheLongPromptEndsOnlyWithChunks)}_{(chunked ? "On" : "Off")}";
-        var artifacts = Toolchain.ArtifactsFor(name);
-        await using var server = await LlamaServerFixture.StartAsync(new LlamaServerOptions
-        {
-            Model = Toolchain.BenchModel,
-            Slots = 2,
-            ContextPerSlot = 16384,
-            ExtraArguments = ["-b", "512"],
-        }, artifacts);
-        await using var gateway = await GatewayFixture.StartAsync([server], artifacts, new Dictionary<string, string?>
-        {
-            ["Gateway:Routing:PrefillChunkSeconds"] = chunked ? "0.5" : "0",
-            ["Gateway:Routing:MaxSlotsPerUser"] = "2",
-        });
-        using var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(gateway.BaseUrl), Timeout = TimeSpan.FromMinutes(3) };
-        var mark = await server.MarkAsync();
-
-        var longTurn = StreamAsync(client, Body("L", words: 5_000));
-        await Poll.UntilAsync("llama-server to start the long prompt", TimeSpan.FromSeconds(30), async () =>
-        {
-            var metrics = await server.ReadMetricsAsync();
-            return (metrics.RequestsProcessing >= 1, $"processing {metrics.RequestsProcessing}");
-        });
-        var shortTurn = await StreamAsync(client, Body("S", words: 100));
-        var longDone = await longTurn;
-        var prefill = await server.MeasureSinceAsync(mark);
-        var logged = await gateway.WaitForRequestsAsync("/v1/messages", 2);
-        var waited = logged.Select(r => r.Waited ?? "-").ToList();
-
-        var longPrompt = longDone.InputTokens + longDone.CacheRead;
-        var summary = string.Create(CultureInfo.InvariantCulture,
-            $"chunks {(chunked ? "on" : "off")}: short prompt's first event after {shortTurn.FirstEvent.TotalSeconds:0.00} s; long prompt {longPrompt} tokens, " +
-            $"its answer after {longDone.Total.TotalSeconds:0.00} s (input {longDone.InputTokens}, cache read {longDone.CacheRead}); llama-server prefill " +
-            $"{prefill.PromptSeconds:0.00} s; gateway [{string.Join(" | ", waited)}]; {prefill}");
-        output.WriteLine(summary);
-        Measurements.Summarize(artifacts, name, summary);
-
-        Assert.True(longPrompt >= 8_000, $"the long prompt should be ~10,000 tokens: {summary}");
-        Assert.Single(longDone.Text.Split('\n'), l => l == "event: message_start");
-        Assert.Contains("event: message_stop", longDone.Text, StringComparison.Ordinal);
-        Assert.Contains("event: message_stop", shortTurn.Text, StringComparison.Ordinal);
+        var run = await ShortAboveLongPrefill.RunAsync(
+            $"{nameof(Messages_ShortPromptAboveLongPrefill_GetsItsFirstTokenBeforeTheLongPromptEndsOnlyWithChunks)}_{(chunked ? "On" : "Off")}",
+            $"chunks {(chunked ? "on" : "off")}", new Dictionary<string, string> { ["PrefillChunkSeconds"] = chunked ? "0.5" : "0" }, output);
+        var (shortTurn, longDone, prefill, summary) = (run.Short, run.Long, run.Prefill, run.Summary);
 
         // llama-server computes every prompt token once either way (a cut may cost a token or two more).
-        var prompts = longPrompt + shortTurn.InputTokens + shortTurn.CacheRead;
-        Assert.True(prefill.RecomputedTokens <= prompts * 1.02, $"llama-server should compute each prompt token once: {summary}");
-        var chunkLine = waited.SingleOrDefault(w => w.Contains(" chunks, gave way ", StringComparison.Ordinal));
+        Assert.True(prefill.RecomputedTokens <= run.BothPrompts * 1.02, $"llama-server should compute each prompt token once: {summary}");
+        var chunkLine = run.Waited.SingleOrDefault(w => w.Contains(" chunks, gave way ", StringComparison.Ordinal));
         if (chunked)
         {
             // The short prompt is ~300 tokens: it waited for a chunk of the long one at most, not for all of it.
@@ -81,10 +38,10 @@ public sealed class PrefillChunkingTests(ITestOutputHelper output)
             // One llama-server task per chunk, then the request itself, which found nearly all of its prompt in the slot.
             Assert.Equal(chunks + 2, prefill.CompletedRequests);
             var last = prefill.Requests.Last(r => r.Slot == prefill.Requests[0].Slot && !r.Cancelled);
-            Assert.True(last.RecomputedTokens < 0.2 * longPrompt, $"the request should find its chunks cached: {summary}");
+            Assert.True(last.RecomputedTokens < 0.2 * run.LongPrompt, $"the request should find its chunks cached: {summary}");
 
             // Its client is told it computed the whole prompt: the chunks' tokens are input, not cache reads.
-            Assert.True(longDone.InputTokens >= 0.9 * longPrompt, $"the chunks' tokens count as input: {summary}");
+            Assert.True(longDone.InputTokens >= 0.9 * run.LongPrompt, $"the chunks' tokens count as input: {summary}");
         }
         else
         {
@@ -141,55 +98,4 @@ public sealed class PrefillChunkingTests(ITestOutputHelper output)
         Assert.True(second.Prefill.RecomputedTokens < 0.05 * first.Prefill.RecomputedTokens,
             $"the follow-up should re-compute only its new tokens: {summary}\n{second}");
     }
-
-    private sealed record Turn(TimeSpan FirstEvent, TimeSpan Total, string Text, long InputTokens, long CacheRead);
-
-    private static async Task<Turn> StreamAsync(HttpClient client, string body)
-    {
-        var clock = Stopwatch.StartNew();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("anthropic-version", "2023-06-01");
-        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var text = new StringBuilder();
-        TimeSpan? first = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            first ??= line.StartsWith("event:", StringComparison.Ordinal) ? clock.Elapsed : null;
-            text.Append(line).Append('\n');
-        }
-
-        var all = text.ToString();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {all}");
-        return new Turn(first ?? clock.Elapsed, clock.Elapsed, all, Usage(all, "\"input_tokens\":"), Usage(all, "\"cache_read_input_tokens\":"));
-    }
-
-    /// <summary>The last value of a usage field in the stream (message_delta carries the final usage).</summary>
-    private static long Usage(string stream, string field)
-    {
-        var at = stream.LastIndexOf(field, StringComparison.Ordinal);
-        if (at < 0)
-        {
-            return 0;
-        }
-
-        var start = at + field.Length;
-        var end = start;
-        while (end < stream.Length && char.IsAsciiDigit(stream[end]))
-        {
-            end++;
-        }
-
-        return long.Parse(stream.AsSpan(start, end - start), CultureInfo.InvariantCulture);
-    }
-
-    private static string Body(string conversation, int words) => new JsonObject
-    {
-        ["model"] = "claude-sonnet-4",
-        ["max_tokens"] = 16,
-        ["stream"] = true,
-        ["system"] = SyntheticPrompt.System(conversation, words),
-        ["tools"] = new JsonArray { new JsonObject { ["name"] = "Read", ["description"] = "Reads a file from disk.", ["input_schema"] = new JsonObject { ["type"] = "object" } } },
-        ["messages"] = new JsonArray { new JsonObject { ["role"] = "user", ["content"] = $"Conversation {conversation}: what does the build do?" } },
-    }.ToJsonString();
 }

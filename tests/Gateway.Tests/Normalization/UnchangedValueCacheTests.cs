@@ -414,17 +414,7 @@ public sealed class UnchangedValueCacheTests
         return Encoding.UTF8.GetBytes($$"""{"model":"m","messages":[{{string.Join(',', messages)}}],"tools":[{"name":"a","description":"{{new string('x', 1500)}}"}],"stream":true}""");
     }
 
-    private static CachedValue Create(byte[] value)
-    {
-        using var tape = JsonTape.Parse(value, 16);
-        var entries = new JsonTape.Entry[tape.Count];
-        for (var i = 0; i < entries.Length; i++)
-        {
-            entries[i] = tape.EntryAt(i);
-        }
-
-        return CachedValue.Create(0, value, entries, 0);
-    }
+    private static CachedValue Create(byte[] value) => CachedValue.Create(0, value, Entries(value), 0);
 
     [Fact]
     public void Normalize_ManyRequestsInParallelSharingOneCache_EveryOutputAsWithoutCache()
@@ -457,7 +447,10 @@ public sealed class UnchangedValueCacheTests
         Offer(cache, value);
     }
 
-    private static void Offer(UnchangedValueCache cache, byte[] value)
+    private static void Offer(UnchangedValueCache cache, byte[] value) => cache.Add(value, Entries(value), 0);
+
+    /// <summary>The tape entries of <paramref name="value"/> parsed alone, as the normalizer records them for a container.</summary>
+    private static JsonTape.Entry[] Entries(byte[] value)
     {
         using var tape = JsonTape.Parse(value, 16);
         var entries = new JsonTape.Entry[tape.Count];
@@ -466,7 +459,7 @@ public sealed class UnchangedValueCacheTests
             entries[i] = tape.EntryAt(i);
         }
 
-        cache.Add(value, entries, 0);
+        return entries;
     }
 
     /// <summary>As the gateway normalizes (with a recorder, which the cache needs to remember anything).</summary>

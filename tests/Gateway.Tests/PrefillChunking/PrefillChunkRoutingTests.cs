@@ -35,26 +35,18 @@ public sealed class PrefillChunkRoutingTests : IDisposable
     }
 
     /// <summary>40,000 characters: ~10,800 tokens at the default 0.27 per character, ~11 s at the default 1,000 tokens/s.</summary>
-    private static ConversationFingerprint Long(ulong prefix) => new()
-    {
-        PrefixKey = prefix,
-        Chain = [prefix + 1],
-        PromptChars = 40_000,
-        PrefixChars = 30_000,
-        ChainChars = [40_000],
-        ToolCount = 12,
-        Model = "claude-opus",
-        MaxTokens = 32_000,
-    };
+    private static ConversationFingerprint Long(ulong prefix) => Prompt(prefix, 40_000);
 
     /// <summary>1,000 characters: ~270 tokens, less than two chunks of 500.</summary>
-    private static ConversationFingerprint Short(ulong prefix) => new()
+    private static ConversationFingerprint Short(ulong prefix) => Prompt(prefix, 1_000);
+
+    private static ConversationFingerprint Prompt(ulong prefix, int chars) => new()
     {
         PrefixKey = prefix,
         Chain = [prefix + 1],
-        PromptChars = 1_000,
-        PrefixChars = 800,
-        ChainChars = [1_000],
+        PromptChars = chars,
+        PrefixChars = chars * 3 / 4,
+        ChainChars = [chars],
         ToolCount = 12,
         Model = "claude-opus",
         MaxTokens = 32_000,
