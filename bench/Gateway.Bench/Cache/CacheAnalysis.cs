@@ -65,8 +65,9 @@ internal static class CacheAnalysis
     public const double BlockedThresholdSeconds = 1.0;
 
     /// <summary>
-    /// Pairs each answered model request with the llama-server task that served it: same re-computed token count, a
-    /// total that agrees within the generated tokens, launched after it was sent and released before it ended (with
+    /// Pairs each answered model request with the llama-server task that served it: same re-computed token count (of
+    /// a request prefilled in chunks by the gateway, the last part only: the chunks were tasks of their own), a total
+    /// that agrees within the generated tokens, launched after it was sent and released before it ended (with
     /// a little slack for clock mapping), nearest release first. Task times are converted to the bench clock here.
     /// </summary>
     public static void MatchTasks(VariantResult variant, IReadOnlyList<LlamaServer> servers)
@@ -86,7 +87,7 @@ internal static class CacheAnalysis
             ServerTask? best = null;
             foreach (var task in open)
             {
-                if (task.Matched || task.Recomputed != result.InputTokens)
+                if (task.Matched || task.Recomputed != result.InputTokens - (result.Decision?.ChunkedTokens ?? 0))
                 {
                     continue;
                 }

@@ -8,7 +8,7 @@ internal static class CacheCsv
 {
     public static string Write(IEnumerable<VariantResult> variants)
     {
-        var sb = new StringBuilder("variant,request,user,conversation,kind,turn,body_bytes,sent_s,first_token_s,ended_s,ttft_s,status,input_tokens,cache_read_tokens,output_tokens,server_slot,server_selected_by,server_launch_s,server_prompt_ms,server_recomputed,queue_wait_s,behind_others_s,gateway_kind,gateway_reason,gateway_slot,gateway_conversation,gateway_queue_s,gateway_slot_action_s,gateway_wait_reasons,gateway_pauses,gateway_paused_s,error\n");
+        var sb = new StringBuilder("variant,request,user,conversation,kind,turn,body_bytes,sent_s,first_token_s,ended_s,ttft_s,status,input_tokens,cache_read_tokens,output_tokens,server_slot,server_selected_by,server_launch_s,server_prompt_ms,server_recomputed,queue_wait_s,behind_others_s,gateway_kind,gateway_reason,gateway_slot,gateway_conversation,gateway_queue_s,gateway_slot_action_s,gateway_wait_reasons,gateway_pauses,gateway_paused_s,gateway_chunks,gateway_chunked_tokens,gateway_chunk_yield_s,error\n");
         foreach (var variant in variants)
         {
             foreach (var r in variant.Results.OrderBy(r => r.Sent))
@@ -24,6 +24,7 @@ internal static class CacheCsv
                     r.Decision is { } d ? F(d.QueueSeconds) : string.Empty, r.Decision is { } a ? F(a.SlotActionSeconds) : string.Empty,
                     r.Decision?.WaitReasons ?? string.Empty,
                     r.Decision is { } p ? I(p.Pauses) : string.Empty, r.Decision is { } q ? F(q.PausedSeconds) : string.Empty,
+                    r.Decision is { } c ? I(c.Chunks) : string.Empty, r.Decision is { } ct ? I(ct.ChunkedTokens) : string.Empty, r.Decision is { } y ? F(y.YieldedSeconds) : string.Empty,
                     r.Error is null ? string.Empty : "\"" + r.Error.Replace("\"", "'", StringComparison.Ordinal).ReplaceLineEndings(" ") + "\"",
                 ]));
             }

@@ -92,6 +92,18 @@ internal static class CacheReport
             md.Paragraph("Long prefills paused for shorter prompts placed above them (Gateway:Routing:PreemptLongPrefills; cancelled upstream, then sent again): "
                 + string.Join(" ", pauseLines) + " llama-server's prompt and cached counters count the part of a paused prompt processed before its pause again as cached when it is sent again, "
                 + "which raises that variant's prompt tokens and hit ratio; its re-computed tokens count each computed token once.");
+
+            var chunkLines = gateways.Select(r =>
+            {
+                var chunked = r.Model.Where(m => m.Decision is { Chunks: > 0 }).ToList();
+                var byKind = string.Join(", ", chunked.GroupBy(m => m.Request.Kind).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"));
+                return chunked.Count == 0
+                    ? $"{r.Label}: no request was prefilled in chunks."
+                    : string.Create(CultureInfo.InvariantCulture, $"{r.Label}: {chunked.Count} requests prefilled in chunks ({byKind}), {chunked.Sum(m => m.Decision!.Chunks)} chunks, {chunked.Sum(m => (long)m.Decision!.ChunkedTokens):N0} tokens computed in them, {chunked.Sum(m => m.Decision!.YieldedSeconds):0.0} s given way to shorter prompts in all.");
+            });
+            md.Paragraph("Long prompts prefilled in chunks that give way to shorter prompts between them (Gateway:Routing:PrefillChunkSeconds): " + string.Join(" ", chunkLines)
+                + " A chunked request's response counts its chunks' tokens as input, not cache reads; its last llama-server task, matched to it above, computed only what the chunks left."
+                + " llama-server's prompt and cached counters count each chunk's prefix again as cached (every chunk re-reads the ones before it), which raises that variant's prompt tokens and hit ratio; its re-computed tokens count each computed token once.");
         }
 
         md.Heading(2, "Waiting behind other users");

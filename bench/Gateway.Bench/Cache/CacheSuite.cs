@@ -14,6 +14,9 @@ internal sealed record CacheOptions
 
     /// <summary>llama-server's logical batch (-b) for every variant; null keeps llama-server's default (2048).</summary>
     public int? BatchSize { get; init; }
+
+    /// <summary>Gateway:Routing:PrefillChunkSeconds of the variant as shipped (gateway-slot-save); the shipped value unless given.</summary>
+    public double PrefillChunkSeconds { get; init; } = 0.5;
     public required string Model { get; init; }
     public required string ModelName { get; init; }
     public required string LlamaServer { get; init; }
@@ -34,7 +37,7 @@ internal sealed record CacheOptions
 /// </summary>
 internal static class CacheSuite
 {
-    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-pause"];
+    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-nochunk", "gateway-slot-save-pause"];
 
     public static CacheOptions Parse(Cli cli, string repositoryRoot, string commandLine)
     {
@@ -71,6 +74,7 @@ internal static class CacheSuite
             // 512 rather than llama-server's 2048: a short prompt launched beside another slot's prefill then waits for
             // one 512-token batch, not four (measured: follow-up TTFT p50 3.47 s against 5.56 s, README).
             BatchSize = cli.Int("batch", 512) is > 0 and var batch ? batch : null,
+            PrefillChunkSeconds = cli.Double("prefill-chunk-seconds", 0.5),
             ModelName = model,
             Model = BenchEnvironment.ResolveModel(model, repositoryRoot),
             LlamaServer = cli.String("llama-server", BenchEnvironment.DefaultLlamaServer)!,
@@ -147,13 +151,17 @@ internal static class CacheSuite
                     urlFor = u => proxies[u % proxies.Length].BaseUrl;
                     break;
                 case "gateway-slot-save":
+                case "gateway-slot-save-nochunk":
                 case "gateway-slot-save-pause":
                     // llama-server saves a slot's state to disk before the gateway hands the slot to another
                     // conversation and restores it when that conversation returns (Gateway:Upstreams:N:SlotSave).
                     var slotSave = Enumerable.Range(0, servers.Count).ToDictionary(i => $"Gateway:Upstreams:{i}:SlotSave:Enabled", _ => (string?)"true");
+                    // As shipped (appsettings.json): long prompts prefilled in chunks that give way to shorter
+                    // prompts (PrefillChunking); -nochunk sends every prompt in one piece (the shipped config before
+                    // session 14); -pause pauses long prefills for short prompts instead (off by default).
+                    slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant == "gateway-slot-save" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
                     if (variant == "gateway-slot-save-pause")
                     {
-                        // Long prefills paused for short prompts placed above them (off by default).
                         slotSave["Gateway:Routing:PreemptLongPrefills"] = "true";
                     }
 
@@ -239,8 +247,9 @@ internal static class CacheSuite
         "direct" => $"(a) direct /v1/messages, -np {slots}",
         "naive-np1" => "(b1) 1-thread normalizing proxy, -np 1",
         "naive" => $"(b2) 1-thread normalizing proxy, -np {slots}",
-        "gateway-slot-save" => $"(c2) gateway + SlotSave to disk, -np {slots}",
+        "gateway-slot-save" => $"(c2) gateway as shipped: SlotSave + chunked prefill, -np {slots}",
         "gateway-slot-save-pause" => $"(c3) gateway + SlotSave + pausing long prefills, -np {slots}",
+        "gateway-slot-save-nochunk" => $"(c4) gateway + SlotSave, prompts in one piece, -np {slots}",
         _ => $"(c) gateway, -np {slots}",
     };
 
@@ -249,8 +258,9 @@ internal static class CacheSuite
         "direct" => $"(a) direct -np {slots}",
         "naive-np1" => "(b1) proxy -np 1",
         "naive" => $"(b2) proxy -np {slots}",
-        "gateway-slot-save" => $"(c2) gateway+save -np {slots}",
+        "gateway-slot-save" => $"(c2) gateway+save+chunks -np {slots}",
         "gateway-slot-save-pause" => $"(c3) gateway+save+pause -np {slots}",
+        "gateway-slot-save-nochunk" => $"(c4) gateway+save -np {slots}",
         _ => $"(c) gateway -np {slots}",
     };
 

@@ -65,7 +65,8 @@ internal sealed class InProcessGateway : IAsyncDisposable
             {
                 decisions[requestId] = new GatewayDecision(context.Kind.ToString(), context.Lease?.Reason ?? "-", context.Lease?.Slot, context.Conversation?.Id,
                     context.QueueTime.TotalSeconds, context.SlotActionTime.TotalSeconds, context.WaitReasons,
-                    context.Lease?.Preemption?.Pauses ?? 0, context.Lease?.Preemption?.PausedTime.TotalSeconds ?? 0);
+                    context.Lease?.Preemption?.Pauses ?? 0, context.Lease?.Preemption?.PausedTime.TotalSeconds ?? 0,
+                    context.ChunkedPrefill?.Chunks ?? 0, context.ChunkedPrefill?.ComputedTokens ?? 0, context.ChunkedPrefill?.Yielded.TotalSeconds ?? 0);
             }
         });
         await app.StartAsync();
@@ -83,10 +84,11 @@ internal sealed class InProcessGateway : IAsyncDisposable
 /// <summary>
 /// The gateway's routing decision for one request: request kind, reason, pinned slot, conversation, and how long the
 /// request waited in the gateway's slot queue and for the slot's save/restore before it was forwarded, and how often
-/// and how long it was paused for shorter prompts (a long prefill, Routing/PrefillPreemption).
+/// and how long it was paused for shorter prompts (a long prefill, Routing/PrefillPreemption), or, prefilled in chunks
+/// (PrefillChunking), how many chunks, the tokens llama-server computed for them and how long it gave way to shorter prompts.
 /// </summary>
 internal sealed record GatewayDecision(string Kind, string Reason, int? Slot, string? Conversation, double QueueSeconds, double SlotActionSeconds, string? WaitReasons,
-    int Pauses = 0, double PausedSeconds = 0);
+    int Pauses = 0, double PausedSeconds = 0, int Chunks = 0, int ChunkedTokens = 0, double YieldedSeconds = 0);
 
 /// <summary>Keeps the structured fields of the gateway's request log events (EventId 1 completed, 2 failed).</summary>
 internal sealed class GatewayLogCapture : ILoggerProvider
