@@ -46,13 +46,7 @@ internal static class GatewayServiceCollectionExtensions
 
         services.AddHttpForwarder();
         // Probe timeouts and retries come from each instance's resilience pipeline (Gateway:Health).
-        services.AddHttpClient(UpstreamMonitor.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                UseProxy = false,
-                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
-                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
-            });
+        AddUpstreamCallClient(services, UpstreamMonitor.HttpClientName, configuration);
 
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<UpstreamHealth>();
@@ -60,21 +54,9 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamMonitor>());
         // Slot save/restore: a save of a big state takes seconds, so each call has its own timeout (SlotSave:TimeoutSeconds).
-        services.AddHttpClient(SlotStateClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                UseProxy = false,
-                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
-                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
-            });
+        AddUpstreamCallClient(services, SlotStateClient.HttpClientName, configuration);
         // Prefill chunks: each is a short request of its own, but one can wait behind a busy server's batches.
-        services.AddHttpClient(PrefillChunkClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
-            {
-                UseProxy = false,
-                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
-                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
-            });
+        AddUpstreamCallClient(services, PrefillChunkClient.HttpClientName, configuration);
         services.AddSingleton<PrefillChunkClient>();
         services.AddSingleton<PrefillChunker>();
         services.AddSingleton<SavedStateCatalog>();
@@ -102,6 +84,19 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<IOptionsMonitor<TOptions>, LastGoodOptionsMonitor<TOptions>>();
         return services;
     }
+
+    /// <summary>
+    /// A named client for the gateway's own calls to upstreams beside the forwarded requests (health probes, slot
+    /// save/restore, prefill chunks): no overall timeout, because each call sets its own.
+    /// </summary>
+    private static void AddUpstreamCallClient(IServiceCollection services, string name, IConfiguration configuration) =>
+        services.AddHttpClient(name, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                UseProxy = false,
+                ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
+                PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
+            });
 
     // Read from configuration directly: these are needed before the gateway's options are validated, and an invalid
     // value is reported by GatewayOptionsValidator at start-up.

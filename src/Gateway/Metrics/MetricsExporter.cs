@@ -82,41 +82,12 @@ internal sealed class MetricsExporter(
             }
         }
 
-        writer.Family("gateway_upstream_healthy", "gauge", "1 while the upstream answers its health probe, else 0.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_upstream_healthy", instance.IsHealthy ? 1 : 0, ("instance", instance.Name));
-        }
-
-        writer.Family("gateway_prefill_pauses_total", "counter", "Times a long prefill was paused (cancelled upstream, then sent again) for a shorter prompt placed above it.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_prefill_pauses_total", instance.PrefillPauses, ("instance", instance.Name));
-        }
-
-        writer.Family("gateway_prefill_paused_seconds_total", "counter", "Time long prefills spent paused for shorter prompts.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_prefill_paused_seconds_total", Math.Round(instance.PrefillPausedTime.TotalSeconds, 3), ("instance", instance.Name));
-        }
-
-        writer.Family("gateway_chunked_prefills_total", "counter", "Requests whose long prompt was prefilled in chunks.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_chunked_prefills_total", instance.ChunkedPrefills, ("instance", instance.Name));
-        }
-
-        writer.Family("gateway_prefill_chunks_total", "counter", "Chunks sent for chunked prefills.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_prefill_chunks_total", instance.PrefillChunks, ("instance", instance.Name));
-        }
-
-        writer.Family("gateway_prefill_chunk_yield_seconds_total", "counter", "Time chunked prefills gave way to shorter prompts between chunks.");
-        foreach (var instance in registry.Instances)
-        {
-            writer.Sample("gateway_prefill_chunk_yield_seconds_total", Math.Round(instance.ChunkYieldTime.TotalSeconds, 3), ("instance", instance.Name));
-        }
+        InstanceSeries(writer, "gateway_upstream_healthy", "gauge", "1 while the upstream answers its health probe, else 0.", i => i.IsHealthy ? 1 : 0);
+        InstanceSeries(writer, "gateway_prefill_pauses_total", "counter", "Times a long prefill was paused (cancelled upstream, then sent again) for a shorter prompt placed above it.", i => i.PrefillPauses);
+        InstanceSeries(writer, "gateway_prefill_paused_seconds_total", "counter", "Time long prefills spent paused for shorter prompts.", i => Math.Round(i.PrefillPausedTime.TotalSeconds, 3));
+        InstanceSeries(writer, "gateway_chunked_prefills_total", "counter", "Requests whose long prompt was prefilled in chunks.", i => i.ChunkedPrefills);
+        InstanceSeries(writer, "gateway_prefill_chunks_total", "counter", "Chunks sent for chunked prefills.", i => i.PrefillChunks);
+        InstanceSeries(writer, "gateway_prefill_chunk_yield_seconds_total", "counter", "Time chunked prefills gave way to shorter prompts between chunks.", i => Math.Round(i.ChunkYieldTime.TotalSeconds, 3));
 
         writer.Family("gateway_upstream_prefill_tokens_per_second", "gauge", "Measured prefill speed of the upstream (moving average; 0 until measured).");
         foreach (var instance in snapshot.Instances)
@@ -186,6 +157,15 @@ internal sealed class MetricsExporter(
     }
 
     private static string Index(int slot) => slot.ToString(CultureInfo.InvariantCulture);
+
+    private void InstanceSeries(PrometheusWriter writer, string name, string type, string help, Func<UpstreamInstance, double> value)
+    {
+        writer.Family(name, type, help);
+        foreach (var instance in registry.Instances)
+        {
+            writer.Sample(name, value(instance), ("instance", instance.Name));
+        }
+    }
 
     private static void UserCounter(PrometheusWriter writer, SortedDictionary<string, UsageCounters> users, string name, string help, Func<UsageCounters, long> value)
     {
