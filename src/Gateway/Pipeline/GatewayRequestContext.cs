@@ -64,6 +64,7 @@ internal sealed class GatewayRequestContext : IDisposable
 
     private PooledBuffer? _upstreamBody;
     private bool _upstreamIsBody;
+    private PrefillChunking.ChunkedPrefill? _chunkedPrefill;
 
     /// <summary>
     /// The body sent upstream (stage 4): translated or patched from <see cref="Body"/>, or <see cref="Body"/> itself
@@ -126,8 +127,21 @@ internal sealed class GatewayRequestContext : IDisposable
         }
     }
 
-    /// <summary>What the prefill chunker did before the request was forwarded (<c>PrefillChunking</c>); null when the prompt went in one piece.</summary>
-    public PrefillChunking.ChunkedPrefill? ChunkedPrefill { get; set; }
+    /// <summary>
+    /// What the prefill chunker did before the request was forwarded (<c>PrefillChunking</c>); null when the prompt went
+    /// in one piece. Setting it sets the chunks' tokens and time in <see cref="Usage"/>, which reads the upstream's
+    /// report with them, so the two never disagree (a failover clears both).
+    /// </summary>
+    public PrefillChunking.ChunkedPrefill? ChunkedPrefill
+    {
+        get => _chunkedPrefill;
+        set
+        {
+            _chunkedPrefill = value;
+            Usage.ChunkedTokens = value?.ComputedTokens ?? 0;
+            Usage.ChunkedMilliseconds = value?.Milliseconds ?? 0;
+        }
+    }
 
     /// <summary>Time spent in llama-server's slot save and restore calls (the evicted state, the conversation's own) before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }

@@ -184,8 +184,6 @@ internal sealed class ModelRequestHandler(
             request.Lease = null;
             request.ReleaseUpstreamBody();
             request.ChunkedPrefill = null;
-            request.Usage.ChunkedTokens = 0;
-            request.Usage.ChunkedMilliseconds = 0;
             if (attempts >= maxAttempts)
             {
                 var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.LastError}";

@@ -152,8 +152,6 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
         if (chunks > 0)
         {
             request.ChunkedPrefill = new ChunkedPrefill(chunks, computed, milliseconds, prefilled, yielded);
-            request.Usage.ChunkedTokens = computed;
-            request.Usage.ChunkedMilliseconds = milliseconds;
             PrefillChunkingLog.Prefilled(logger, computed, slot, instance.Name, chunks, milliseconds, yielded.TotalMilliseconds);
         }
     }
