@@ -112,6 +112,19 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
     /// <summary>Completes once no slot is processing a prompt that is not being chunked (<see cref="SignalIfNoShortPrefill"/>).</summary>
     public Task ShortPrefillsDone() => (_shortPrefillsDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>
+    /// <paramref name="slot"/>'s request has processed its prompt, or left: its prefill no longer holds up other
+    /// prompts (long-prefill limit, pausing) nor waits for them (chunking), and chunked prefills waiting for it may go on.
+    /// </summary>
+    public void EndPrefill(SlotState slot)
+    {
+        slot.LongPrefill = false;
+        slot.Preemption = null;
+        slot.Prefilling = false;
+        slot.Chunked = false;
+        SignalIfNoShortPrefill();
+    }
+
     /// <summary>Wakes the chunked prefills waiting in <see cref="ShortPrefillsDone"/> once nothing shorter is left; called whenever a slot's state changes.</summary>
     public void SignalIfNoShortPrefill()
     {

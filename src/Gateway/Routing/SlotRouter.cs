@@ -497,11 +497,7 @@ internal sealed class SlotRouter
         lock (_gate)
         {
             var wasLong = slot.LongPrefill;
-            slot.LongPrefill = false;
-            slot.Preemption = null;
-            slot.Prefilling = false;
-            slot.Chunked = false;
-            pool.SignalIfNoShortPrefill();
+            pool.EndPrefill(slot);
             slot.PrefillUntil = Math.Min(slot.PrefillUntil, _time.GetTimestamp());
             if (wasLong)
             {
@@ -632,11 +628,7 @@ internal sealed class SlotRouter
             slot.Busy = false;
             slot.BusyUser = null;
             slot.PrefillUntil = 0;
-            slot.LongPrefill = false;
-            slot.Preemption = null;
-            slot.Prefilling = false;
-            slot.Chunked = false;
-            pool.SignalIfNoShortPrefill();
+            pool.EndPrefill(slot);
             if (request.UpstreamResponded && request.Fingerprint is { } fingerprint)
             {
                 var usage = request.Usage;
