@@ -11,7 +11,7 @@ internal static class CacheReport
     public static string Write(CacheOptions options, MachineInfo machine, IReadOnlyList<UserScript> scripts, List<VariantResult> results, List<CacheSuite.Target> targets)
     {
         var md = new Markdown();
-        md.Heading(1, "Cache reuse on a real llama-server" + (options.Quick ? " (quick preset)" : string.Empty));
+        md.Heading(1, "Cache reuse on a real llama-server" + (options.Quick ? " (quick preset)" : string.Empty) + (options.Solo ? ", users one at a time" : string.Empty));
         md.Paragraph("The same replay of simulated Claude Code users against each variant, each on a freshly started llama-server "
             + "(cold KV cache, empty --cache-ram). Prompt tokens are counted by llama-server itself (`/metrics` deltas); the response "
             + "usage (`input_tokens` = re-computed, `cache_read_input_tokens` = reused) and llama-server's own log are cross-checks.");
@@ -28,6 +28,9 @@ internal static class CacheReport
             $"Billing line as real clients vary it: per-conversation cc_version suffix for everyone; per-request cch for users 2, 3, 5, 6; cc_workload for user 6; entrypoints cli and sdk-cli",
             $"Side requests: quota probe (max_tokens 1, \"quota\") and a burst of {w.CountTokensBurst} count_tokens at every session start, a title request (haiku model, short system, no tools) with each first turn, a topic request (haiku) with every {w.SideEvery}rd main turn",
             $"Think time x{w.ThinkScale.ToString(CultureInfo.InvariantCulture)}: 0.3-1.5 s after tool results, 4-12 s before a new prompt, 8-15 s between conversations, users start within 15 s; seed {w.Seed}",
+            options.Solo
+                ? "**Users one at a time (`--solo`)**: each user's whole script runs alone and the next user starts when it ends, so no request shares llama-server with another user's (only with that user's own side requests): the floor under the concurrent replay's times. Targets are not evaluated"
+                : "Users concurrently, as a team shares the server",
             $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}{(options.BatchSize is { } b ? $" -b {b}" : string.Empty)}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1",
             "Gateway: defaults (openai dialect, slot count configured, a side-lane slot only on instances with 8+ slots; (c2) adds SlotSave with llama-server's --slot-save-path) except Timeouts:FirstByteSeconds and Routing:MaxQueueSeconds raised to 1800 s for slow cold prefill",
             WorkloadSummary.Describe(scripts),

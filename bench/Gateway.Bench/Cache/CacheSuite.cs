@@ -25,8 +25,15 @@ internal sealed record CacheOptions
     public required string CommandLine { get; init; }
     public bool Quick { get; init; }
 
+    /// <summary>
+    /// Users one at a time (<c>--solo</c>): each user's whole script runs alone and the next starts when it ends, so
+    /// no request shares llama-server with another user's. What a turn costs with nobody else on the machine: the floor
+    /// under the concurrent replay's times, not a configuration the targets are stated for.
+    /// </summary>
+    public bool Solo { get; init; }
+
     /// <summary>Whether this is the configuration the targets are stated for.</summary>
-    public bool IsTargetConfiguration => Workload.Users == 6 && Slots == 4 && Instances == 1 && CacheRamMiB == 170
+    public bool IsTargetConfiguration => !Solo && Workload.Users == 6 && Slots == 4 && Instances == 1 && CacheRamMiB == 170
         && Workload.Conversations >= 3 && Workload.SideEvery is > 0 and <= 4 && ModelName == "bench";
 }
 
@@ -82,6 +89,7 @@ internal static class CacheSuite
             OutputDirectory = cli.String("out", Path.Combine(repositoryRoot, "bench", "results", quick ? "quick" : string.Empty))!,
             CommandLine = commandLine,
             Quick = quick,
+            Solo = cli.Flag("solo"),
         };
     }
 
@@ -181,7 +189,7 @@ internal static class CacheSuite
                 .StartAsync(async ctx =>
                 {
                     var task = ctx.AddTask(label, maxValue: total);
-                    var replayer = new Replayer(clock, urlFor, _ => task.Increment(1));
+                    var replayer = new Replayer(clock, urlFor, _ => task.Increment(1), options.Solo);
                     results = await replayer.RunAsync(scripts, cancellationToken);
                 });
             var after = await SumMetricsAsync(servers, cancellationToken);

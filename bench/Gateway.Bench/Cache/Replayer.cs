@@ -38,11 +38,12 @@ internal sealed class RequestResult
 }
 
 /// <summary>
-/// Replays the user scripts against one target: every user runs concurrently, in order, with its think times.
+/// Replays the user scripts against one target: every user runs concurrently (or, <paramref name="solo"/>, one after
+/// another from its first step, start offset dropped), each in order with its think times.
 /// Time to first token is measured at the client: the first event that carries model output (a content block or the
 /// final message delta; message_start and pings do not count) or, for JSON responses, the complete body.
 /// </summary>
-internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser, Action<RequestResult> onDone)
+internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser, Action<RequestResult> onDone, bool solo = false)
 {
     /// <summary>Carries the planned request's id, so the in-process gateway's decision can be joined to the result.</summary>
     public const string RequestIdHeader = "X-Bench-Request";
@@ -63,7 +64,7 @@ internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         var results = new List<RequestResult>();
         var gate = new object();
-        var users = scripts.Select(script => RunUserAsync(client, script, r =>
+        void Record(RequestResult r)
         {
             lock (gate)
             {
@@ -71,8 +72,19 @@ internal sealed class Replayer(Stopwatch clock, Func<int, string> baseUrlForUser
             }
 
             onDone(r);
-        }, cancellationToken));
-        await Task.WhenAll(users);
+        }
+
+        if (solo)
+        {
+            foreach (var script in scripts)
+            {
+                await RunUserAsync(client, script with { StartOffset = TimeSpan.Zero }, Record, cancellationToken);
+            }
+
+            return results;
+        }
+
+        await Task.WhenAll(scripts.Select(script => RunUserAsync(client, script, Record, cancellationToken)));
         return results;
     }
 
