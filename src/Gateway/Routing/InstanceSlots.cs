@@ -26,8 +26,13 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
 
     private double _prefillTokens;
     private double _prefillSpeedByTokens;
-    private double _promptTokens;
-    private double _promptChars;
+    // The tokens-per-character sums start from a prior worth a short prompt at the default ratio: the first request a
+    // fresh gateway sees is Claude Code's quota probe, 5 characters that the chat template makes 30 tokens, and on its
+    // own it would price the next prompts at 6 tokens per character (a title request became a "long" prompt).
+    private double _promptTokens = PriorPromptChars * SlotChooser.DefaultTokensPerChar;
+    private double _promptChars = PriorPromptChars;
+
+    private const double PriorPromptChars = 4_000;
 
     /// <summary>The instance's saved slot states (<c>SlotSave</c> enabled), so the chooser counts what a restore would reuse; else null.</summary>
     public SlotPersistence.SavedStateIndex? SavedStates { get; set; }

@@ -31,6 +31,27 @@ public sealed class InstanceSlotsTests : IDisposable
     }
 
     [Fact]
+    public void ObserveUsage_QuotaProbeIsTheFirstRequestSeen_TokensPerCharStaysNearTheDefault()
+    {
+        _pool.ObserveUsage(30, 50, 30, 5, 1);
+
+        Assert.InRange(_pool.TokensPerChar, 0.27, 0.29);
+    }
+
+    [Fact]
+    public void ObserveUsage_FirstRealPrompts_LearnTheirOwnRatio()
+    {
+        _pool.ObserveUsage(30, 50, 30, 5, 1);
+        for (var i = 0; i < 3; i++)
+        {
+            // A main turn: 55,000 characters, 11,000 tokens (0.2 per character).
+            _pool.ObserveUsage(11_000, 8_000, 11_000, 55_000, 10);
+        }
+
+        Assert.InRange(_pool.TokensPerChar, 0.2, 0.21);
+    }
+
+    [Fact]
     public void ObserveUsage_ShortSuffixThatSharedItsBatches_BarelyMovesPrefillSpeed()
     {
         _pool.ObserveUsage(10_000, 10_000, 15_000, 55_000, 10);
