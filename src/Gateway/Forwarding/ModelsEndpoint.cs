@@ -19,7 +19,7 @@ internal static class ModelsEndpoint
                 continue;
             }
 
-            var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.Invoker, ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance), http.RequestAborted);
+            var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.InvokerFor(instance), ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance), http.RequestAborted);
             if (error == ForwarderError.None || http.Response.HasStarted || http.RequestAborted.IsCancellationRequested)
             {
                 return;

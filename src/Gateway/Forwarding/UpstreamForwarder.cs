@@ -45,7 +45,7 @@ internal sealed class UpstreamForwarder(
         var preemption = request.Lease.Preemption;
         while (true)
         {
-            HttpMessageInvoker invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.Invoker;
+            HttpMessageInvoker invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.InvokerFor(instance);
             if (attempt < MaxAttempts(request.Route))
             {
                 invoker = new ClosedConnectionInvoker(invoker, request, timeouts.ConnectSeconds);

@@ -45,18 +45,16 @@ internal static class GatewayServiceCollectionExtensions
         services.AddLargeKestrelReadBlocks();
 
         services.AddHttpForwarder();
-        // Probe timeouts and retries come from each instance's resilience pipeline (Gateway:Health).
-        AddUpstreamCallClient(services, UpstreamMonitor.HttpClientName, configuration);
+        // One client for the gateway's own calls: health probes (timeouts and retries from each instance's resilience
+        // pipeline, Gateway:Health), slot save/restore (a save of a big state takes seconds: SlotSave:TimeoutSeconds per
+        // call) and prefill chunks (short, but one can wait behind a busy server's batches); each call sets its own timeout.
+        AddUpstreamCallClient(services, configuration);
 
         services.AddSingleton<UpstreamRegistry>();
         services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<UpstreamCallPipelines>();
         services.AddSingleton<UpstreamMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamMonitor>());
-        // Slot save/restore: a save of a big state takes seconds, so each call has its own timeout (SlotSave:TimeoutSeconds).
-        AddUpstreamCallClient(services, SlotStateClient.HttpClientName, configuration);
-        // Prefill chunks: each is a short request of its own, but one can wait behind a busy server's batches.
-        AddUpstreamCallClient(services, PrefillChunkClient.HttpClientName, configuration);
         services.AddSingleton<PrefillChunkClient>();
         services.AddSingleton<PrefillChunker>();
         services.AddSingleton<SavedStateCatalog>();
@@ -86,16 +84,18 @@ internal static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// A named client for the gateway's own calls to upstreams beside the forwarded requests (health probes, slot
-    /// save/restore, prefill chunks): no overall timeout, because each call sets its own.
+    /// The named client for the gateway's own calls to upstreams beside the forwarded requests (health probes, slot
+    /// save/restore, prefill chunks): no overall timeout, because each call sets its own, and a bounded pool per
+    /// instance (<see cref="UpstreamHttpClient.CallClientConnections"/>).
     /// </summary>
-    private static void AddUpstreamCallClient(IServiceCollection services, string name, IConfiguration configuration) =>
-        services.AddHttpClient(name, client => client.Timeout = Timeout.InfiniteTimeSpan)
+    private static void AddUpstreamCallClient(IServiceCollection services, IConfiguration configuration) =>
+        services.AddHttpClient(UpstreamHttpClient.CallClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
             {
                 UseProxy = false,
                 ConnectTimeout = TimeSpan.FromSeconds(ReadSeconds(configuration, "Gateway:Timeouts:ConnectSeconds", new TimeoutOptions().ConnectSeconds, 0.1, 600)),
                 PooledConnectionIdleTimeout = UpstreamHttpClient.PooledConnectionIdleTimeout,
+                MaxConnectionsPerServer = UpstreamHttpClient.CallClientConnections,
             });
 
     // Read from configuration directly: these are needed before the gateway's options are validated, and an invalid

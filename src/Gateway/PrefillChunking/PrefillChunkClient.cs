@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using LlamaGateway.Forwarding;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Upstreams;
 
@@ -18,7 +19,7 @@ namespace LlamaGateway.PrefillChunking;
 /// </summary>
 internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvider time)
 {
-    public const string HttpClientName = "upstream-prefill-chunks";
+    public const string HttpClientName = UpstreamHttpClient.CallClientName;
 
     /// <summary>A chunk's answer is a few kilobytes (the completion object with its settings and timings).</summary>
     private const int MaxChunkAnswerBytes = 1024 * 1024;

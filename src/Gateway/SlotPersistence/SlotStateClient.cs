@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using LlamaGateway.Forwarding;
 using LlamaGateway.Upstreams;
 
 namespace LlamaGateway.SlotPersistence;
@@ -17,7 +18,7 @@ namespace LlamaGateway.SlotPersistence;
 /// </summary>
 internal sealed class SlotStateClient(IHttpClientFactory clients, TimeProvider time)
 {
-    public const string HttpClientName = "upstream-slot-state";
+    public const string HttpClientName = UpstreamHttpClient.CallClientName;
 
     /// <summary>Answers are a few hundred bytes; anything larger is not llama-server's.</summary>
     private const int MaxAnswerBytes = 64 * 1024;

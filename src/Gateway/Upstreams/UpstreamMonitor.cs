@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using LlamaGateway.Forwarding;
 using LlamaGateway.Hosting;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Reliability;
@@ -20,7 +21,7 @@ namespace LlamaGateway.Upstreams;
 /// </summary>
 internal sealed class UpstreamMonitor : BackgroundService
 {
-    public const string HttpClientName = "upstream-probe";
+    public const string HttpClientName = UpstreamHttpClient.CallClientName;
 
     private readonly UpstreamRegistry _registry;
     private readonly IHttpClientFactory _clients;
