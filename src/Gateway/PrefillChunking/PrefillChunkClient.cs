@@ -11,10 +11,11 @@ using LlamaGateway.Upstreams;
 namespace LlamaGateway.PrefillChunking;
 
 /// <summary>
-/// The chunker's two llama-server calls: <c>POST /apply-template</c>, which renders a chat request's prompt exactly as
-/// <c>/v1/chat/completions</c> would (the same parsing and chat template), and <c>POST /completion</c> with a prefix of
-/// that prompt, <c>n_predict: 0</c>, <c>id_slot</c> and <c>cache_prompt</c>, which processes the prefix into the slot's
-/// KV cache and answers without generating. Each call has its own timeout and never throws but for the caller's
+/// The chunker's llama-server calls: <c>POST /apply-template</c>, which renders a chat request's prompt exactly as
+/// <c>/v1/chat/completions</c> would (the same parsing and chat template), <c>POST /tokenize</c>, which tokenizes it as
+/// the completion endpoints do (special tokens added and parsed), and <c>POST /completion</c> with a prefix of those
+/// tokens, <c>n_predict: 0</c>, <c>id_slot</c> and <c>cache_prompt</c>, which processes the prefix into the slot's KV
+/// cache and answers without generating. Each call has its own timeout and never throws but for the caller's
 /// cancellation: a failed chunk costs the request nothing but the chunking.
 /// </summary>
 internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvider time)
@@ -49,13 +50,53 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         return (PrefillCallOutcome.Failed, null, $"no \"prompt\" string in the answer: {excerpt}");
     }
 
-    /// <summary>Processes <paramref name="escapedPrefix"/> (escaped JSON string bytes) into <paramref name="slot"/>'s cache.</summary>
-    public async Task<PrefillChunkResult> PrefillAsync(UpstreamInstance instance, int slot, ReadOnlyMemory<byte> escapedPrefix, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Tokenizes <paramref name="prompt"/> as llama-server's completion endpoints tokenize a prompt string
+    /// (<c>add_special</c> and <c>parse_special</c>), so that the request, which sends the chat body, finds the chunks'
+    /// tokens in the slot.
+    /// </summary>
+    public async Task<(PrefillCallOutcome Outcome, PromptTokens? Tokens, string Detail)> TokenizeAsync(UpstreamInstance instance, RenderedPrompt prompt, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var body = new PooledBuffer(escapedPrefix.Length + 96);
-        body.Write("{\"prompt\":\""u8);
-        body.Write(escapedPrefix.Span);
-        body.Write("\",\"n_predict\":0,\"cache_prompt\":true,\"id_slot\":"u8);
+        var escaped = prompt.Escaped;
+        using var body = new PooledBuffer(escaped.Length + 64);
+        body.Write("{\"content\":\""u8);
+        body.Write(escaped.Span);
+        body.Write("\",\"add_special\":true,\"parse_special\":true}"u8);
+
+        // At most a token per byte of the prompt, each at most 11 characters and a comma.
+        var maxAnswer = (12L * escaped.Length) + MaxChunkAnswerBytes;
+        var (outcome, answer, detail) = await SendAsync(instance, "tokenize", body.WrittenMemory, maxAnswer, timeout, cancellationToken);
+        if (outcome != PrefillCallOutcome.Done)
+        {
+            return (outcome, null, detail);
+        }
+
+        using (answer)
+        {
+            return ReadTokens(answer!.WrittenSpan, escaped.Length) is { } tokens
+                ? (PrefillCallOutcome.Done, tokens, string.Empty)
+                : (PrefillCallOutcome.Failed, null, $"no \"tokens\" array of ids in the answer: {Excerpt(answer.WrittenSpan)}");
+        }
+    }
+
+    /// <summary>Processes <paramref name="prefix"/> (token ids) into <paramref name="slot"/>'s cache.</summary>
+    public async Task<PrefillChunkResult> PrefillAsync(UpstreamInstance instance, int slot, ReadOnlyMemory<int> prefix, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var body = new PooledBuffer((prefix.Length * 12) + 96);
+        body.Write("{\"prompt\":["u8);
+        var tokens = prefix.Span;
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            if (i > 0)
+            {
+                body.Write(","u8);
+            }
+
+            Utf8Formatter.TryFormat(tokens[i], body.GetSpan(11), out var digits);
+            body.Advance(digits);
+        }
+
+        body.Write("],\"n_predict\":0,\"cache_prompt\":true,\"id_slot\":"u8);
         Utf8Formatter.TryFormat(slot, body.GetSpan(11), out var written);
         body.Advance(written);
         body.Write("}"u8);
@@ -149,6 +190,68 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The ids of the top-level <c>"tokens"</c> array of a <c>/tokenize</c> answer, in a pooled array; null if there is
+    /// none, an element is not a plain id (as with <c>with_pieces</c>), or there are more than <paramref name="maxTokens"/>.
+    /// </summary>
+    internal static PromptTokens? ReadTokens(ReadOnlySpan<byte> json, int maxTokens)
+    {
+        int[]? rented = null;
+        var count = 0;
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isTokens = reader.ValueTextEquals("tokens"u8);
+                reader.Read();
+                if (!isTokens || reader.TokenType != JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                rented = ArrayPool<int>.Shared.Rent(Math.Max(16, Math.Min(maxTokens, json.Length / 2)));
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0 || count >= maxTokens)
+                    {
+                        ArrayPool<int>.Shared.Return(rented);
+                        return null;
+                    }
+
+                    if (count == rented.Length)
+                    {
+                        var larger = ArrayPool<int>.Shared.Rent(rented.Length * 2);
+                        rented.AsSpan().CopyTo(larger);
+                        ArrayPool<int>.Shared.Return(rented);
+                        rented = larger;
+                    }
+
+                    rented[count++] = id;
+                }
+
+                (var tokens, rented) = (new PromptTokens(rented, count), null);
+                return tokens;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<int>.Shared.Return(rented);
+        }
+
+        return null;
     }
 
     /// <summary>llama-server's <c>timings</c> of a completion: prompt_n (computed), cache_n (reused) and prompt_ms.</summary>

@@ -13,8 +13,10 @@ namespace LlamaGateway.PrefillChunking;
 /// order, so a short prompt (another user's follow-up turn, a title request) on a higher slot than a new
 /// conversation's 12,000-token prompt gets no batch room until all of it is processed, seconds to minutes. Here the
 /// long prompt goes to llama-server a chunk at a time instead: rendered once by llama-server's own chat template
-/// (<c>/apply-template</c>), then prefixes of it, each about <c>PrefillChunkSeconds</c> of prefill longer than the last,
-/// go to the request's slot with <c>n_predict: 0</c> (<c>/completion</c>), and before each one the request waits while
+/// (<c>/apply-template</c>) and tokenized once (<c>/tokenize</c>), then prefixes of its tokens, each about
+/// <c>PrefillChunkSeconds</c> of prefill longer than the last, go to the request's slot with <c>n_predict: 0</c>
+/// (<c>/completion</c>; as token ids, llama-server does not tokenize each prefix again, which cost 1 s of a cold
+/// 11,656-token prompt's 12.3 s in 23 chunks), and before each one the request waits while
 /// shorter prompts on the instance's other slots are processed. The request itself then finds all but the last chunk
 /// in the slot's cache. A short prompt waits for at most one chunk, and no work is thrown away (unlike pausing).
 /// <para>
@@ -26,10 +28,10 @@ namespace LlamaGateway.PrefillChunking;
 internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient client, IOptionsMonitor<GatewayOptions> options, ILogger<PrefillChunker> logger)
 {
     /// <summary>
-    /// Tokens a chunk may find missing of the one before: a cut can split what the whole prompt tokenizes as one token,
-    /// so the next request re-computes a token or two from there.
+    /// Tokens a chunk (or the request) may find missing of the ones the chunk before it left in the slot: the chunks are
+    /// exact prefixes of the prompt's tokens, but llama-server evaluates at least one token of every prompt again.
     /// </summary>
-    public const int CutTolerance = 16;
+    public const int MissingTolerance = 16;
 
     private readonly ConditionalWeakTable<UpstreamInstance, string> _off = new();
 
@@ -52,9 +54,21 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
             return;
         }
 
+        PromptTokens? tokens;
         using (rendered)
         {
-            await SendChunksAsync(request, lease, slot, plan, rendered.Escaped, timeout, cancellationToken);
+            (outcome, tokens, detail) = await client.TokenizeAsync(instance, rendered, timeout, cancellationToken);
+        }
+
+        if (tokens is null)
+        {
+            Stop(instance, slot, 0, outcome, detail);
+            return;
+        }
+
+        using (tokens)
+        {
+            await SendChunksAsync(request, lease, slot, plan, tokens.Tokens, timeout, cancellationToken);
         }
     }
 
@@ -74,22 +88,19 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
         var found = request.Usage.ReportedCachedTokens;
         if (request.UpstreamStatus == StatusCodes.Status200OK && found >= 0)
         {
-            if (found < chunked.PrefilledTokens - CutTolerance)
+            if (found < chunked.PrefilledTokens - MissingTolerance)
             {
                 TurnOff(lease.Instance, $"a request found {found} of the {chunked.PrefilledTokens} tokens its chunks had prefilled in slot {lease.Slot}, so its prompt was computed twice (does /apply-template render what /v1/chat/completions does?)");
             }
         }
     }
 
-    private async Task SendChunksAsync(GatewayRequestContext request, RoutingLease lease, int slot, PrefillChunkPlan plan, ReadOnlyMemory<byte> prompt, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task SendChunksAsync(GatewayRequestContext request, RoutingLease lease, int slot, PrefillChunkPlan plan, ReadOnlyMemory<int> prompt, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var instance = lease.Instance;
-
-        // The router's estimates spread over the rendered prompt's bytes, until llama-server's own count of the first
-        // chunk's tokens calibrates them.
-        var tokensPerByte = Math.Max(plan.PromptTokens, 1) / Math.Max(prompt.Length, 1);
+        var chunkTokens = Math.Max(1, (int)plan.ChunkTokens);
         var cut = 0;
-        var cachedFrom = (int)(plan.ReusableTokens / tokensPerByte);
+        var cachedFrom = (int)Math.Min(plan.ReusableTokens, prompt.Length);
         var prefilled = -1;
         var chunks = 0;
         var computed = 0;
@@ -103,17 +114,10 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
         {
             while (true)
             {
-                var chunkBytes = Math.Max(1, (int)(plan.ChunkTokens / tokensPerByte));
-                var target = Math.Max(cut, cachedFrom) + chunkBytes;
+                var next = Math.Max(cut, cachedFrom) + chunkTokens;
 
                 // Less than half a chunk left after this one: it goes with the request itself.
-                if (target + (chunkBytes / 2) >= prompt.Length)
-                {
-                    break;
-                }
-
-                var next = PromptCut.Find(prompt.Span, cut, target);
-                if (next >= prompt.Length)
+                if (next + (chunkTokens / 2) >= prompt.Length)
                 {
                     break;
                 }
@@ -130,7 +134,7 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
                     break;
                 }
 
-                if (prefilled >= 0 && result.CachedTokens < prefilled - CutTolerance)
+                if (prefilled >= 0 && result.CachedTokens < prefilled - MissingTolerance)
                 {
                     TurnOff(instance, $"a chunk of {result.PromptTokens} tokens found {result.CachedTokens} in slot {slot}, where the chunk before it had left {prefilled}");
                     break;
@@ -140,7 +144,6 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
                 computed += result.ComputedTokens;
                 milliseconds += result.Milliseconds;
                 prefilled = result.PromptTokens;
-                tokensPerByte = Math.Max(prefilled, 1) / (double)next;
                 cut = next;
             }
         }

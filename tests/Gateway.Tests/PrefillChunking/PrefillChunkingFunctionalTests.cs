@@ -12,9 +12,10 @@ namespace LlamaGateway.Tests.PrefillChunking;
 
 /// <summary>
 /// The gateway on real Kestrel in front of a fake llama-server that keeps, per slot, the prompt it last processed and
-/// answers as llama-server does: <c>/apply-template</c> renders a chat body to a prompt, <c>/completion</c> with
-/// <c>n_predict: 0</c> processes a prompt into a slot and reports what it found cached (the longest common prefix) and
-/// computed, and a chat completion streams an answer whose usage says the same. A token is four characters here.
+/// answers as llama-server does: <c>/apply-template</c> renders a chat body to a prompt, <c>/tokenize</c> turns it into
+/// token ids, <c>/completion</c> with <c>n_predict: 0</c> processes a prompt of token ids into a slot and reports what
+/// it found cached (the longest common prefix) and computed, and a chat completion streams an answer whose usage says
+/// the same. A token is four characters here (ids from a vocabulary the fake grows as it tokenizes).
 /// </summary>
 public sealed class PrefillChunkingFunctionalTests
 {
@@ -275,6 +276,8 @@ public sealed class PrefillChunkingFunctionalTests
     private sealed class ChunkingFake
     {
         private readonly ConcurrentDictionary<int, string> _slots = new();
+        private readonly ConcurrentDictionary<string, int> _vocabulary = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<int, string> _pieces = new();
         private int _chunks;
 
         private ChunkingFake(FakeUpstream upstream) => Upstream = upstream;
@@ -291,7 +294,7 @@ public sealed class PrefillChunkingFunctionalTests
         /// <summary>Runs before a chat completion's first event, given the request body.</summary>
         public Func<string, Task> BeforeFirstEvent { get; set; } = _ => Task.CompletedTask;
 
-        /// <summary>404 for /apply-template and /completion, as a server without them.</summary>
+        /// <summary>404 for /apply-template, /tokenize and /completion, as a server without them.</summary>
         public bool Unsupported { get; set; }
 
         /// <summary>Each chunk finds the slot empty.</summary>
@@ -336,6 +339,19 @@ public sealed class PrefillChunkingFunctionalTests
 
                     await http.Response.WriteAsJsonAsync(new { prompt = Render(request.BodyText) });
                     return;
+                case "/tokenize":
+                    Calls.Enqueue(new FakeCall("tokenize", -1, string.Empty, 0, request.BodyText));
+                    if (Unsupported)
+                    {
+                        http.Response.StatusCode = StatusCodes.Status404NotFound;
+                        return;
+                    }
+
+                    var tokenize = JsonNode.Parse(request.BodyText)!;
+                    Assert.True(tokenize["add_special"]!.GetValue<bool>());
+                    Assert.True(tokenize["parse_special"]!.GetValue<bool>());
+                    await http.Response.WriteAsJsonAsync(new { tokens = Tokenize(tokenize["content"]!.GetValue<string>()) });
+                    return;
                 case "/completion":
                     if (Unsupported)
                     {
@@ -357,7 +373,7 @@ public sealed class PrefillChunkingFunctionalTests
             Assert.Equal(0, body["n_predict"]!.GetValue<int>());
             Assert.True(body["cache_prompt"]!.GetValue<bool>());
             var slot = body["id_slot"]!.GetValue<int>();
-            var prompt = body["prompt"]!.GetValue<string>();
+            var prompt = string.Concat(body["prompt"]!.AsArray().Select(id => _pieces[id!.GetValue<int>()]));
             var index = Interlocked.Increment(ref _chunks) - 1;
             Events.Enqueue($"chunk-{index}-arrived");
             await BeforeChunk(index);
@@ -388,5 +404,25 @@ public sealed class PrefillChunkingFunctionalTests
         }
 
         private static int Common(string a, string b) => a.AsSpan().CommonPrefixLength(b);
+
+        private int[] Tokenize(string text)
+        {
+            var ids = new int[(text.Length + 3) / 4];
+            for (var i = 0; i < ids.Length; i++)
+            {
+                var piece = text.Substring(i * 4, Math.Min(4, text.Length - (i * 4)));
+                ids[i] = _vocabulary.GetOrAdd(piece, p =>
+                {
+                    lock (_pieces)
+                    {
+                        var id = _pieces.Count;
+                        _pieces[id] = p;
+                        return id;
+                    }
+                });
+            }
+
+            return ids;
+        }
     }
 }
