@@ -53,7 +53,7 @@ internal sealed partial class LlamaServer : IAsyncDisposable
 
     public int CacheRamEvictions { get; private set; }
 
-    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken, string? slotSavePath = null, int? batchSize = null)
+    public static async Task<LlamaServer> StartAsync(string binary, string model, int instance, int slots, int cacheRamMiB, Stopwatch clock, CancellationToken cancellationToken, string? slotSavePath = null, int? batchSize = null, IReadOnlyList<string>? extraArgs = null)
     {
         var port = FreePort();
         LlamaServer? server = null;
@@ -74,6 +74,7 @@ internal sealed partial class LlamaServer : IAsyncDisposable
             args.AddRange(["-b", batch.ToString(CultureInfo.InvariantCulture)]);
         }
 
+        args.AddRange(extraArgs ?? []);
         var process = ChildProcess.Start($"llama-server #{instance}", binary, args, line => server?.OnLine(line));
         server = new LlamaServer(instance, port, clock, process);
         await process.WaitForLineAsync(l => l.Contains("listening on", StringComparison.Ordinal), TimeSpan.FromMinutes(5), cancellationToken);
