@@ -166,30 +166,19 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         try
         {
             var reader = new Utf8JsonReader(json);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            if (!MoveToTopLevel(ref reader, "prompt"u8, JsonTokenType.String))
             {
                 return false;
             }
 
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var isPrompt = reader.ValueTextEquals("prompt"u8);
-                reader.Read();
-                if (isPrompt && reader.TokenType == JsonTokenType.String)
-                {
-                    start = (int)reader.TokenStartIndex + 1;
-                    length = reader.ValueSpan.Length;
-                    return true;
-                }
-
-                reader.Skip();
-            }
+            start = (int)reader.TokenStartIndex + 1;
+            length = reader.ValueSpan.Length;
+            return true;
         }
         catch (JsonException)
         {
+            return false;
         }
-
-        return false;
     }
 
     /// <summary>
@@ -203,41 +192,32 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         try
         {
             var reader = new Utf8JsonReader(json);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            if (!MoveToTopLevel(ref reader, "tokens"u8, JsonTokenType.StartArray))
             {
                 return null;
             }
 
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            rented = ArrayPool<int>.Shared.Rent(Math.Max(16, Math.Min(maxTokens, json.Length / 2)));
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
-                var isTokens = reader.ValueTextEquals("tokens"u8);
-                reader.Read();
-                if (!isTokens || reader.TokenType != JsonTokenType.StartArray)
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0 || count >= maxTokens)
                 {
-                    reader.Skip();
-                    continue;
+                    break;
                 }
 
-                rented = ArrayPool<int>.Shared.Rent(Math.Max(16, Math.Min(maxTokens, json.Length / 2)));
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                if (count == rented.Length)
                 {
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var id) || id < 0 || count >= maxTokens)
-                    {
-                        ArrayPool<int>.Shared.Return(rented);
-                        return null;
-                    }
-
-                    if (count == rented.Length)
-                    {
-                        var larger = ArrayPool<int>.Shared.Rent(rented.Length * 2);
-                        rented.AsSpan().CopyTo(larger);
-                        ArrayPool<int>.Shared.Return(rented);
-                        rented = larger;
-                    }
-
-                    rented[count++] = id;
+                    var larger = ArrayPool<int>.Shared.Rent(rented.Length * 2);
+                    rented.AsSpan().CopyTo(larger);
+                    ArrayPool<int>.Shared.Return(rented);
+                    rented = larger;
                 }
 
+                rented[count++] = id;
+            }
+
+            if (reader.TokenType == JsonTokenType.EndArray)
+            {
                 (var tokens, rented) = (new PromptTokens(rented, count), null);
                 return tokens;
             }
@@ -262,43 +242,32 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         try
         {
             var reader = new Utf8JsonReader(json);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            if (!MoveToTopLevel(ref reader, "timings"u8, JsonTokenType.StartObject))
             {
                 return false;
             }
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isTimings = reader.ValueTextEquals("timings"u8);
+                var name = reader.ValueTextEquals("prompt_n"u8) ? 1 : reader.ValueTextEquals("cache_n"u8) ? 2 : reader.ValueTextEquals("prompt_ms"u8) ? 3 : 0;
                 reader.Read();
-                if (!isTimings || reader.TokenType != JsonTokenType.StartObject)
+                if (reader.TokenType != JsonTokenType.Number)
                 {
                     reader.Skip();
                     continue;
                 }
 
-                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                switch (name)
                 {
-                    var name = reader.ValueTextEquals("prompt_n"u8) ? 1 : reader.ValueTextEquals("cache_n"u8) ? 2 : reader.ValueTextEquals("prompt_ms"u8) ? 3 : 0;
-                    reader.Read();
-                    if (reader.TokenType != JsonTokenType.Number)
-                    {
-                        reader.Skip();
-                        continue;
-                    }
-
-                    switch (name)
-                    {
-                        case 1 when reader.TryGetInt32(out var value):
-                            computed = value;
-                            break;
-                        case 2 when reader.TryGetInt32(out var value):
-                            cached = value;
-                            break;
-                        case 3 when reader.TryGetDouble(out var value):
-                            milliseconds = value;
-                            break;
-                    }
+                    case 1 when reader.TryGetInt32(out var value):
+                        computed = value;
+                        break;
+                    case 2 when reader.TryGetInt32(out var value):
+                        cached = value;
+                        break;
+                    case 3 when reader.TryGetDouble(out var value):
+                        milliseconds = value;
+                        break;
                 }
             }
         }
@@ -308,6 +277,32 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         }
 
         return computed >= 0 && cached >= 0;
+    }
+
+    /// <summary>
+    /// Moves <paramref name="reader"/> onto the value of the first top-level property <paramref name="name"/> that is of
+    /// <paramref name="kind"/> (llama-server's answers repeat some names inside nested settings); false if there is none.
+    /// </summary>
+    private static bool MoveToTopLevel(ref Utf8JsonReader reader, ReadOnlySpan<byte> name, JsonTokenType kind)
+    {
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isName = reader.ValueTextEquals(name);
+            reader.Read();
+            if (isName && reader.TokenType == kind)
+            {
+                return true;
+            }
+
+            reader.Skip();
+        }
+
+        return false;
     }
 
     private static string Excerpt(ReadOnlySpan<byte> body)
