@@ -67,7 +67,7 @@ trap stop EXIT
 say "starting llama-server on 127.0.0.1:$LLAMA_PORT ($(basename "$MODEL"), $SLOTS slots); log $LOGS/llama-server.log"
 mkdir -p "$LOGS/slots"
 setsid "$LLAMA_SERVER_BIN" -m "$MODEL" --host 127.0.0.1 --port "$LLAMA_PORT" -np "$SLOTS" -c "$((SLOTS * 32768))" \
-  --jinja --metrics -l 151645+10 --no-webui --log-colors off --slot-save-path "$LOGS/slots" >"$LOGS/llama-server.log" 2>&1 &
+  --jinja --metrics -l 151645+10 --no-webui --log-colors off --slot-save-path "$LOGS/slots" --no-cache-idle-slots >"$LOGS/llama-server.log" 2>&1 &
 LLAMA_PID=$!
 wait_http llama-server "http://127.0.0.1:$LLAMA_PORT/health" "$LLAMA_PID" 120 "$LOGS/llama-server.log"
 

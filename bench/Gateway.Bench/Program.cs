@@ -80,7 +80,7 @@ static void PrintUsage()
                     vs the gateway, replaying simulated Claude Code users.
                     --users 6 --slots 4 --instances 1 --turns 6 --conversations 3 --cache-ram 170 --batch 512 --seed 42
                     --side-every 3 --subagent-requests 2 --count-tokens 20 --think 1.0 --model bench|fast|PATH --prefill-chunk-seconds 0.5
-                    --variants direct,naive-np1,naive,gateway,gateway-slot-save[,gateway-slot-save-nochunk,gateway-slot-save-pause,gateway-slot-save-noidle] --llama-server PATH --out DIR --quick
+                    --variants direct,naive-np1,naive,gateway,gateway-slot-save[,gateway-slot-save-nochunk,gateway-slot-save-pause,gateway-slot-save-idle] --llama-server PATH --out DIR --quick
                     --solo: users one at a time (no request shares the server with another user's: the floor)
           overhead  Gateway vs plain YARP pass-through vs direct, against a zero-work upstream, with Claude Code-sized
                     bodies: --concurrency 1,16,64 --requests N --warmup N --warmup-seconds 5 --measure-seconds 8 --sizes 40,100,200

@@ -31,7 +31,7 @@ internal static class CacheReport
             options.Solo
                 ? "**Users one at a time (`--solo`)**: each user's whole script runs alone and the next user starts when it ends, so no request shares llama-server with another user's (only with that user's own side requests): the floor under the concurrent replay's times. Targets are not evaluated"
                 : "Users concurrently, as a team shares the server",
-            $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}{(options.BatchSize is { } b ? $" -b {b}" : string.Empty)}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1; (c5) adds --no-cache-idle-slots",
+            $"llama-server: {Path.GetFileName(options.Model)}, `--jinja -np S -c S*32768 --metrics -l 151645+10 --cache-ram {options.CacheRamMiB}{(options.BatchSize is { } b ? $" -b {b}" : string.Empty)}`, S = {options.Slots} ({options.Instances} instance(s)); (b1) uses -np 1; the gateway variants with SlotSave add --no-cache-idle-slots, as the README recommends, but for (c5)",
             "Gateway: defaults (openai dialect, slot count configured, a side-lane slot only on instances with 8+ slots; (c2) adds SlotSave with llama-server's --slot-save-path) except Timeouts:FirstByteSeconds and Routing:MaxQueueSeconds raised to 1800 s for slow cold prefill",
             WorkloadSummary.Describe(scripts),
         ]);

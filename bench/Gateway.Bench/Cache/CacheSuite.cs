@@ -44,7 +44,7 @@ internal sealed record CacheOptions
 /// </summary>
 internal static class CacheSuite
 {
-    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-nochunk", "gateway-slot-save-pause", "gateway-slot-save-noidle"];
+    public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-nochunk", "gateway-slot-save-pause", "gateway-slot-save-idle"];
 
     public static CacheOptions Parse(Cli cli, string repositoryRoot, string commandLine)
     {
@@ -143,8 +143,9 @@ internal static class CacheSuite
                 for (var i = 0; i < options.Instances; i++)
                 {
                     var slotSavePath = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal) ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
-                    // -noidle: llama-server does not copy idle slots into its RAM prompt cache at every task launch.
-                    string[] extra = variant == "gateway-slot-save-noidle" ? ["--no-cache-idle-slots"] : [];
+                    // As the README starts llama-server for the gateway's SlotSave: without copying every idle slot
+                    // into its RAM prompt cache at each task launch; -idle keeps llama-server's default.
+                    string[] extra = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal) && variant != "gateway-slot-save-idle" ? ["--no-cache-idle-slots"] : [];
                     servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath, options.BatchSize, extra));
                 }
             });
@@ -161,7 +162,7 @@ internal static class CacheSuite
                     urlFor = u => proxies[u % proxies.Length].BaseUrl;
                     break;
                 case "gateway-slot-save":
-                case "gateway-slot-save-noidle":
+                case "gateway-slot-save-idle":
                 case "gateway-slot-save-nochunk":
                 case "gateway-slot-save-pause":
                     // llama-server saves a slot's state to disk before the gateway hands the slot to another
@@ -170,7 +171,7 @@ internal static class CacheSuite
                     // As shipped (appsettings.json): long prompts prefilled in chunks that give way to shorter
                     // prompts (PrefillChunking); -nochunk sends every prompt in one piece (the shipped config before
                     // session 14); -pause pauses long prefills for short prompts instead (off by default).
-                    slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-noidle" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
+                    slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-idle" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
                     if (variant == "gateway-slot-save-pause")
                     {
                         slotSave["Gateway:Routing:PreemptLongPrefills"] = "true";
@@ -261,7 +262,7 @@ internal static class CacheSuite
         "gateway-slot-save" => $"(c2) gateway as shipped: SlotSave + chunked prefill, -np {slots}",
         "gateway-slot-save-pause" => $"(c3) gateway + SlotSave + pausing long prefills, -np {slots}",
         "gateway-slot-save-nochunk" => $"(c4) gateway + SlotSave, prompts in one piece, -np {slots}",
-        "gateway-slot-save-noidle" => $"(c5) gateway as shipped, llama-server --no-cache-idle-slots, -np {slots}",
+        "gateway-slot-save-idle" => $"(c5) gateway as shipped, but llama-server caching idle slots (its default), -np {slots}",
         _ => $"(c) gateway, -np {slots}",
     };
 
@@ -273,7 +274,7 @@ internal static class CacheSuite
         "gateway-slot-save" => $"(c2) gateway+save+chunks -np {slots}",
         "gateway-slot-save-pause" => $"(c3) gateway+save+pause -np {slots}",
         "gateway-slot-save-nochunk" => $"(c4) gateway+save -np {slots}",
-        "gateway-slot-save-noidle" => $"(c5) gateway+save+chunks, no idle-slot cache -np {slots}",
+        "gateway-slot-save-idle" => $"(c5) gateway+save+chunks, idle-slot cache -np {slots}",
         _ => $"(c) gateway -np {slots}",
     };
 
