@@ -12,6 +12,12 @@ internal sealed record PrefillChunkPlan(double PromptTokens, double ReusableToke
     /// </summary>
     public const double MinChunkTokens = 256;
 
+    /// <summary>
+    /// Least work, in chunks, for a prompt to be chunked while no other slot of its instance is busy (2 otherwise): a
+    /// prompt that arrives during the unchunked prefill waits for less than this many chunks' worth.
+    /// </summary>
+    public const int AloneChunks = 4;
+
     /// <summary>Tokens still to compute when the prompt arrives, as far as the router knows.</summary>
     public double ExpectedTokens => Math.Max(0, PromptTokens - ReusableTokens);
 }

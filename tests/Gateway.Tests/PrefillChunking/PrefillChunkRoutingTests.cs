@@ -83,6 +83,29 @@ public sealed class PrefillChunkRoutingTests : IDisposable
         Assert.Null(_router.PlanPrefillChunks(lease, request.Fingerprint));
     }
 
+    /// <summary>6,000 characters: ~1,620 tokens, three chunks of 500 and a bit.</summary>
+    private static ConversationFingerprint Medium(ulong prefix) => Prompt(prefix, 6_000);
+
+    [Fact]
+    public async Task PlanPrefillChunks_MediumPromptWithNoOtherSlotBusy_Null()
+    {
+        var (request, lease) = await RouteAsync("u1", Medium(1));
+
+        Assert.Null(_router.PlanPrefillChunks(lease, request.Fingerprint));
+    }
+
+    [Fact]
+    public async Task PlanPrefillChunks_MediumPromptWithAnotherSlotBusy_Chunks()
+    {
+        await RouteAsync("u2", Short(2));
+        var (request, lease) = await RouteAsync("u1", Medium(1));
+
+        var plan = _router.PlanPrefillChunks(lease, request.Fingerprint);
+
+        Assert.NotNull(plan);
+        Assert.Equal(6_000 * SlotChooser.DefaultTokensPerChar, plan.PromptTokens, 6);
+    }
+
     [Theory]
     [InlineData(0, false)]
     [InlineData(0.5, true)]
