@@ -142,10 +142,11 @@ internal static class CacheSuite
             {
                 for (var i = 0; i < options.Instances; i++)
                 {
-                    var slotSavePath = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal) ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
+                    var savesSlots = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal);
+                    var slotSavePath = savesSlots ? Directory.CreateTempSubdirectory("llama-gateway-slot-save-").FullName : null;
                     // As the README starts llama-server for the gateway's SlotSave: without copying every idle slot
                     // into its RAM prompt cache at each task launch; -idle keeps llama-server's default.
-                    string[] extra = variant.StartsWith("gateway-slot-save", StringComparison.Ordinal) && variant != "gateway-slot-save-idle" ? ["--no-cache-idle-slots"] : [];
+                    string[] extra = savesSlots && variant != "gateway-slot-save-idle" ? ["--no-cache-idle-slots"] : [];
                     servers.Add(await LlamaServer.StartAsync(options.LlamaServer, options.Model, i, slots, options.CacheRamMiB, clock, cancellationToken, slotSavePath, options.BatchSize, extra));
                 }
             });

@@ -12,9 +12,12 @@ internal sealed record PrefillChunkPlan(double PromptTokens, double ReusableToke
     /// </summary>
     public const double MinChunkTokens = 256;
 
+    /// <summary>Least work, in chunks, for a prompt to be chunked while other slots of its instance are busy.</summary>
+    public const int MinChunks = 2;
+
     /// <summary>
-    /// Least work, in chunks, for a prompt to be chunked while no other slot of its instance is busy (2 otherwise): a
-    /// prompt that arrives during the unchunked prefill waits for less than this many chunks' worth.
+    /// Least work, in chunks, for a prompt to be chunked while no other slot of its instance is busy: a prompt that
+    /// arrives during the unchunked prefill waits for less than this many chunks' worth.
     /// </summary>
     public const int AloneChunks = 4;
 

@@ -30,8 +30,8 @@ internal sealed class RoutingOptions
     /// Seconds of prefill per chunk when a long prompt is prefilled in chunks (<c>PrefillChunking/PrefillChunker</c>):
     /// a prompt with two chunks' worth to compute or more (four while no other slot is busy) goes to llama-server in
     /// pieces of about this much work, and before each piece waits while shorter prompts on other slots of the instance
-    /// are processed, so a follow-up turn waits for one piece of a new conversation's prompt instead of all of it. 0 turns it off. Off in code, on
-    /// (0.5) in the shipped appsettings.json; <see cref="PreemptLongPrefills"/>, when on, replaces it.
+    /// are processed, so a follow-up turn waits for one piece of a new conversation's prompt instead of all of it.
+    /// 0 turns it off. Off in code, on (0.5) in the shipped appsettings.json; <see cref="PreemptLongPrefills"/>, when on, replaces it.
     /// </summary>
     public double PrefillChunkSeconds { get; set; }
 

@@ -508,10 +508,10 @@ internal sealed class SlotRouter
 
     /// <summary>
     /// How to prefill the leased request's prompt in chunks, or null when it should go in one piece: chunking off (or
-    /// replaced by pausing), an instance that cannot pin slots or has only one, or less than two chunks' worth of the
-    /// prompt left to compute beyond what the slot holds (<see cref="PrefillChunkPlan.AloneChunks"/> while no other
-    /// slot of the instance is busy). Otherwise the slot is marked as chunked from now on, so
-    /// shorter prompts no longer wait for it and it waits for them (<see cref="WaitForShorterPrefillsAsync"/>). Not only
+    /// replaced by pausing), an instance that cannot pin slots or has only one, or less than
+    /// <see cref="PrefillChunkPlan.MinChunks"/> chunks' worth of the prompt left to compute beyond what the slot holds
+    /// (<see cref="PrefillChunkPlan.AloneChunks"/> while no other slot of the instance is busy). Otherwise the slot is
+    /// marked as chunked from now on, so shorter prompts no longer wait for it and it waits for them (<see cref="WaitForShorterPrefillsAsync"/>). Not only
     /// new conversations' long prompts: a follow-up turn with a thousand new tokens also gives way to the many with a
     /// few hundred (the cache bench's follow-up mean fell from 4.9 to 2.2 s with it, and from 3.6 to 2.6 s when only
     /// long prefills were chunked; HISTORY, session 14).
@@ -540,7 +540,7 @@ internal sealed class SlotRouter
             // own: +0.3 s on a lone ~1,000-token follow-up in two chunks). With no other slot busy there is nobody to
             // let through yet, so a medium prompt goes whole, and one arriving meanwhile waits for less than
             // AloneChunks chunks.
-            var minimumChunks = pool.BusyCount() > 1 ? 2 : PrefillChunkPlan.AloneChunks;
+            var minimumChunks = pool.BusyCount() > 1 ? PrefillChunkPlan.MinChunks : PrefillChunkPlan.AloneChunks;
             if (total - reusable < minimumChunks * chunkTokens)
             {
                 return null;
