@@ -3,6 +3,7 @@
 #   scripts/bench.sh cache    [--quick] [--users 6 --slots 4 --instances 1 --turns 8 --conversations 3 --cache-ram 170 --batch 512 --seed 42 ...]
 #   scripts/bench.sh overhead [--quick] [--concurrency 1,16,64 --requests 3000 --sizes 40,100,200 ...]
 #   scripts/bench.sh micro    [--quick]
+#   scripts/bench.sh floor    --solo DIR --load DIR   (follow-up turns: own work against waiting; no server needed)
 #   scripts/bench.sh all      [--quick]      (micro, overhead, then cache; other options are not passed on)
 # `cache` needs a real llama-server and the tiny models: it runs scripts/install-llama-server.sh if the binary is
 # missing, and scripts/make-tiny-model.sh (through the bench) for the model. Options: bench/Gateway.Bench --help.
@@ -12,9 +13,9 @@ cd "$(dirname "$0")/.."
 SUITE="${1:-all}"
 [[ $# -gt 0 ]] && shift
 case "$SUITE" in
-  cache|overhead|micro|all) ;;
+  cache|overhead|micro|floor|all) ;;
   -h|--help|help) SUITE=help ;;
-  *) echo "usage: $0 [cache|overhead|micro|all] [options]" >&2; exit 2 ;;
+  *) echo "usage: $0 [cache|overhead|micro|floor|all] [options]" >&2; exit 2 ;;
 esac
 
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -36,7 +37,7 @@ need_llama_server() {
 
 case "$SUITE" in
   cache) need_llama_server; exec "${BENCH[@]}" cache "$@" ;;
-  overhead|micro) exec "${BENCH[@]}" "$SUITE" "$@" ;;
+  overhead|micro|floor) exec "${BENCH[@]}" "$SUITE" "$@" ;;
   all)
     QUICK=()
     for arg in "$@"; do [[ "$arg" == "--quick" ]] && QUICK=(--quick); done

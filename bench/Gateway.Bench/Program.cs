@@ -47,6 +47,13 @@ try
             return await MicroSuite.RunAsync(options, MachineInfo.Capture(root), cancel.Token);
         }
 
+        case "floor":
+        {
+            var options = FollowUpFloor.Parse(cli, CommandLine("floor", args));
+            cli.RejectUnknown();
+            return FollowUpFloor.Run(options);
+        }
+
         case "host":
             // Internal: hosts one proxy or upstream out of process for the overhead suite.
             return await HostCommand.RunAsync(cli, cancel.Token);
@@ -82,6 +89,8 @@ static void PrintUsage()
                     --side-every 3 --subagent-requests 2 --count-tokens 20 --think 1.0 --model bench|fast|PATH --prefill-chunk-seconds 0.5
                     --variants direct,naive-np1,naive,gateway,gateway-slot-save[,gateway-slot-save-nochunk,gateway-slot-save-pause,gateway-slot-save-idle] --llama-server PATH --out DIR --quick
                     --solo: users one at a time (no request shares the server with another user's: the floor)
+          floor     Follow-up turns of a loaded cache run split into own work (priced by a solo run of the same replay) and
+                    waiting, against the follow-up target: --solo DIR --load DIR --variant gateway-slot-save --baseline direct --out FILE
           overhead  Gateway vs plain YARP pass-through vs direct, against a zero-work upstream, with Claude Code-sized
                     bodies: --concurrency 1,16,64 --requests N --warmup N --warmup-seconds 5 --measure-seconds 8 --sizes 40,100,200
                     --targets direct,yarp,gateway[,gateway-quiet,gateway-anthropic] --gateway-log shipped|Warning|... --gateway-dialect openai|anthropic
