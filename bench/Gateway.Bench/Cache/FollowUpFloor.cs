@@ -87,6 +87,11 @@ internal static class FollowUpFloor
     /// <summary>Successful follow-up turns from a cache run's <c>cache-requests.csv</c>.</summary>
     internal static List<FollowUp> FollowUps(string csvPath)
     {
+        if (!File.Exists(csvPath))
+        {
+            throw new ArgumentException($"{csvPath} does not exist: give a cache run's folder or its cache-requests.csv");
+        }
+
         var lines = File.ReadAllLines(csvPath);
         if (lines.Length == 0)
         {
