@@ -531,53 +531,25 @@ internal sealed class SlotRouter
                 return null;
             }
 
+            var speed = SlotChooser.PrefillSpeed(pool, options);
             var tokensPerChar = SlotChooser.TokensPerChar(pool);
-            if (ChunkPlan(pool, options, fingerprint, SlotChooser.ReusableTokens(slot, fingerprint, tokensPerChar)) is not { } plan)
+            var total = fingerprint.PromptChars * tokensPerChar;
+            var reusable = Math.Min(SlotChooser.ReusableTokens(slot, fingerprint, tokensPerChar), total);
+            var chunkTokens = Math.Max(PrefillChunkPlan.MinChunkTokens, options.PrefillChunkSeconds * speed);
+            // Chunks let other slots' shorter prompts through at a cost to this one (each chunk is a request of its
+            // own: +0.3 s on a lone ~1,000-token follow-up in two chunks). With no other slot busy there is nobody to
+            // let through yet, so a medium prompt goes whole, and one arriving meanwhile waits for less than
+            // AloneChunks chunks.
+            var minimumChunks = pool.BusyCount() > 1 ? PrefillChunkPlan.MinChunks : PrefillChunkPlan.AloneChunks;
+            if (total - reusable < minimumChunks * chunkTokens)
             {
                 return null;
             }
 
             slot.Chunked = true;
             pool.SignalIfNoShortPrefill();
-            return plan;
+            return new PrefillChunkPlan(total, reusable, chunkTokens, speed);
         }
-    }
-
-    /// <summary>
-    /// Whether the leased request would be prefilled in chunks once <paramref name="restored"/> is in its slot. A
-    /// request forwarded while its restore is still running cannot be chunked (the chunks' prefixes would race the
-    /// restore for the slot), so one that should be waits for the restore instead: a new conversation that restores
-    /// its user's last one still has ~2,000 tokens to compute, which in one piece keep every higher slot's follow-up
-    /// out of llama-server's batches for seconds.
-    /// </summary>
-    public bool WouldChunkAfterRestore(RoutingLease lease, ConversationFingerprint? fingerprint, SlotContent restored)
-    {
-        var options = _options.CurrentValue;
-        if (options.PrefillChunkSeconds <= 0 || options.PreemptLongPrefills || fingerprint is null)
-        {
-            return false;
-        }
-
-        lock (_gate)
-        {
-            return lease.Pool is { CanPin: true } pool && pool.Slots.Length >= 2 && lease.SlotState is { Busy: true, Prefilling: true }
-                && ChunkPlan(pool, options, fingerprint, SlotChooser.ReusableTokens(restored, fingerprint, SlotChooser.TokensPerChar(pool))) is not null;
-        }
-    }
-
-    /// <summary>The chunk plan for a prompt of which the slot holds <paramref name="reusableTokens"/>, or null when it goes whole. Under the gate.</summary>
-    private static PrefillChunkPlan? ChunkPlan(InstanceSlots pool, RoutingOptions options, ConversationFingerprint fingerprint, double reusableTokens)
-    {
-        var speed = SlotChooser.PrefillSpeed(pool, options);
-        var total = fingerprint.PromptChars * SlotChooser.TokensPerChar(pool);
-        var reusable = Math.Min(reusableTokens, total);
-        var chunkTokens = Math.Max(PrefillChunkPlan.MinChunkTokens, options.PrefillChunkSeconds * speed);
-
-        // Chunks let other slots' shorter prompts through at a cost to this one (each chunk is a request of its own:
-        // +0.3 s on a lone ~1,000-token follow-up in two chunks). With no other slot busy there is nobody to let
-        // through yet, so a medium prompt goes whole, and one arriving meanwhile waits for less than AloneChunks chunks.
-        var minimumChunks = pool.BusyCount() > 1 ? PrefillChunkPlan.MinChunks : PrefillChunkPlan.AloneChunks;
-        return total - reusable < minimumChunks * chunkTokens ? null : new PrefillChunkPlan(total, reusable, chunkTokens, speed);
     }
 
     /// <summary>

@@ -65,10 +65,8 @@ internal sealed class SlotHandover(
 
                 // With ForwardDuringRestore the request goes once the restore call is on the wire: llama-server queues
                 // the request's task only after tokenizing its prompt, so both run in the same pause between batches,
-                // restore first. Without it, or when the prompt is to be chunked on top of the restored state, once
-                // the restore is answered.
-                var overlap = options.ForwardDuringRestore && !router.WouldChunkAfterRestore(lease, fingerprint, chosen.Content);
-                var sent = overlap ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+                // restore first. Without it, once the restore is answered.
+                var sent = options.ForwardDuringRestore ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
                 var restoring = RestoreAsync(index, lease, slot, chosen, options, sent, cancellationToken);
                 var started = time.GetTimestamp();
                 try

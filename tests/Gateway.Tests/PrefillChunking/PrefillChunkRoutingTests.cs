@@ -117,41 +117,6 @@ public sealed class PrefillChunkRoutingTests : IDisposable
         Assert.Null(_router.PlanPrefillChunks(lease, request.Fingerprint));
     }
 
-    /// <summary>What a restore puts in the slot: the request's prefix key, with the prefix shared or all of the prompt.</summary>
-    private static SlotContent Restored(ConversationFingerprint fingerprint, bool wholePrompt) =>
-        new(fingerprint.PrefixKey, wholePrompt ? fingerprint.Chain : [fingerprint.PrefixKey + 99], wholePrompt ? fingerprint.ChainChars : [fingerprint.PrefixChars], fingerprint.PrefixChars, 10_000, "c-old", "u1");
-
-    [Fact]
-    public async Task WouldChunkAfterRestore_RestoredStateSharesOnlyThePrefix_True()
-    {
-        // A new conversation restoring its user's last one: 30,000 of 40,000 characters held, ~2,700 tokens to compute.
-        var (request, lease) = await RouteAsync("u1", Long(1));
-
-        Assert.True(_router.WouldChunkAfterRestore(lease, request.Fingerprint, Restored(request.Fingerprint!, wholePrompt: false)));
-    }
-
-    [Fact]
-    public async Task WouldChunkAfterRestore_RestoredStateHoldsThePrompt_False()
-    {
-        var (request, lease) = await RouteAsync("u1", Long(1));
-
-        Assert.False(_router.WouldChunkAfterRestore(lease, request.Fingerprint, Restored(request.Fingerprint!, wholePrompt: true)));
-    }
-
-    [Fact]
-    public async Task WouldChunkAfterRestore_True_LeavesTheSlotUnchunkedForOthers()
-    {
-        _routing.Set(new RoutingOptions { SideLaneSlots = 0, MaxSlotsPerUser = 4, PrefillChunkSeconds = 0.5, MaxLongPrefillsPerInstance = 2 });
-        var (firstRequest, first) = await RouteAsync("u1", Long(1));
-        var (secondRequest, second) = await RouteAsync("u2", Long(2));
-        Assert.NotNull(_router.PlanPrefillChunks(second, secondRequest.Fingerprint));
-
-        Assert.True(_router.WouldChunkAfterRestore(first, firstRequest.Fingerprint, Restored(firstRequest.Fingerprint!, wholePrompt: false)));
-
-        // Only asked, not planned: the first prompt may still go whole, so the chunked one keeps giving way to it.
-        Assert.False(_router.WaitForShorterPrefillsAsync(second, TimeSpan.FromSeconds(10), CancellationToken.None).AsTask().IsCompleted);
-    }
-
     [Fact]
     public async Task WaitForShorterPrefillsAsync_NothingElsePrefilling_ReturnsAtOnce()
     {
