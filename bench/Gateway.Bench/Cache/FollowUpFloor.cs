@@ -33,22 +33,23 @@ internal static class FollowUpFloor
         var table = new List<IReadOnlyList<string>>();
         foreach (var variant in new[] { options.Variant, options.Baseline }.Distinct(StringComparer.Ordinal))
         {
-            var fit = Fit(Counted(Rows(solo, variant)));
+            var soloRows = Counted(Rows(solo, variant));
             var all = Rows(load, variant);
             var rows = Counted(all);
-            if (fit is not { } line || rows.Count == 0)
+            if (Fit(soloRows) is not { } line || rows.Count == 0)
             {
-                throw new ArgumentException($"variant '{variant}' needs follow-up turns with re-computed tokens in both runs (found {Counted(Rows(solo, variant)).Count} solo, {rows.Count} loaded)");
+                throw new ArgumentException($"variant '{variant}' needs follow-up turns with re-computed tokens in both runs (found {soloRows.Count} solo, {rows.Count} loaded)");
             }
 
             List<double> own = [.. rows.Select(r => line.Seconds(r.Recomputed))];
-            List<double> waited = [.. rows.Select(r => r.Ttft - line.Seconds(r.Recomputed))];
+            List<double> waited = [.. rows.Select((r, i) => r.Ttft - own[i])];
+            var ownP50 = Stats.P50(own);
             var overTarget = own.Count(o => o > target);
             table.Add(
             [
                 variant, Fmt.Inv($"{Fmt.F3(line.FixedSeconds)} s + {Fmt.F3(line.SecondsPerToken * 1000)} ms/token"), Fmt.N0(Stats.P50([.. rows.Select(r => r.Recomputed)])),
-                Fmt.Seconds(Stats.P50(own)), Fmt.Seconds(Stats.P50(waited)), Fmt.Seconds(Stats.P50([.. all.Select(r => r.Ttft)])),
-                Fmt.Inv($"{overTarget} of {rows.Count} ({all.Count - rows.Count} without a token count)"), Fmt.Seconds(target - Stats.P50(own)),
+                Fmt.Seconds(ownP50), Fmt.Seconds(Stats.P50(waited)), Fmt.Seconds(Stats.P50([.. all.Select(r => r.Ttft)])),
+                Fmt.Inv($"{overTarget} of {rows.Count} ({all.Count - rows.Count} without a token count)"), Fmt.Seconds(target - ownP50),
             ]);
         }
 
