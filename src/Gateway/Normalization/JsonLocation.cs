@@ -20,7 +20,10 @@ internal static class JsonLocation
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.PropertyName:
-                        path[^1] = reader.GetString()!;
+                        // Client-chosen names go into the error text: each is cut (ClientText), decoded only if short.
+                        path[^1] = reader.ValueIsEscaped && reader.ValueSpan.Length <= ClientText.MaxChars * 4
+                            ? ClientText.Truncate(reader.GetString()!)
+                            : ClientText.FromUtf8(reader.ValueSpan);
                         break;
                     case JsonTokenType.StartObject:
                         BumpIndex(path);
@@ -97,6 +100,6 @@ internal static class JsonLocation
             }
         }
 
-        return text.Length == 0 ? "the top level" : text.ToString();
+        return text.Length == 0 ? "the top level" : ClientText.Truncate(text.ToString());
     }
 }

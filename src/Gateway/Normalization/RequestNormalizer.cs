@@ -77,12 +77,12 @@ internal static class RequestNormalizer
         catch (JsonException e)
         {
             var at = JsonLocation.OffsetOf(body, e);
-            return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {e.Message}");
+            return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {ClientText.Truncate(e.Message)}");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Not expected from validated input: the contract is to never throw, so even a bug becomes a 400 that says where.
-            return NormalizationOutcome.Fail($"request body could not be normalized (in {JsonLocation.Describe(body, pass.Position)}): {e.GetType().Name}: {e.Message}");
+            return NormalizationOutcome.Fail($"request body could not be normalized (in {JsonLocation.Describe(body, pass.Position)}): {e.GetType().Name}: {ClientText.Truncate(e.Message)}");
         }
         finally
         {
