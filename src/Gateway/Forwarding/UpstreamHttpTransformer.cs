@@ -36,7 +36,7 @@ internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, Res
             proxyRequest.Headers.ConnectionClose = true;
         }
 
-        var content = new ReadOnlyMemoryContent(request.UpstreamBody);
+        var content = new UpstreamBodyContent(request);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         proxyRequest.Content = content;
     }
