@@ -48,6 +48,9 @@ internal static class FieldPolicy
 
         // n_probs' alias on /completion (read when n_probs is absent).
         new("logprobs", JsonKinds.Number | JsonKinds.Boolean, FieldOwnership.Capped, Max: MaxProbs),
+
+        // Not read on /completion today; capped as on chat so it stays harmless if it ever is.
+        new("top_logprobs", JsonKinds.Number, FieldOwnership.Capped, Max: MaxProbs),
     ]));
 
     /// <summary>
