@@ -6,7 +6,7 @@ namespace LlamaGateway.Auth;
 
 internal static class AuthServiceCollectionExtensions
 {
-    /// <summary>Users and their keys (validated at start-up) and the per-user concurrency cap.</summary>
+    /// <summary>Users and their keys (validated at start-up) and the per-user concurrency caps.</summary>
     public static IServiceCollection AddGatewayAuth(this IServiceCollection services)
     {
         services.AddSingleton<IValidateOptions<GatewayOptions>>(new AuthOptionsValidator());

@@ -15,4 +15,7 @@ internal sealed class LimitsOptions
 
     /// <summary>Longest a request waits for one of its user's places before a 429 (seconds).</summary>
     public double QueueSeconds { get; set; } = 60;
+
+    /// <summary><c>Gateway:Limits:CountTokens</c>: count_tokens' own per-user cap.</summary>
+    public CountTokensLimitsOptions CountTokens { get; set; } = new();
 }

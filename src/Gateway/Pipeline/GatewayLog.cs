@@ -40,4 +40,5 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "{Method} {Route} rejected with 429 for user {User}: {Reason}")]
     public static partial void UserLimited(ILogger logger, string method, string route, string user, string reason);
+
 }
