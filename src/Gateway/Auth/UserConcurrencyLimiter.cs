@@ -72,12 +72,20 @@ internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContex
         var section = key.Policy == UserLimitPolicy.CountTokens ? "Gateway:Limits:CountTokens" : "Gateway:Limits";
         var what = key.Policy == UserLimitPolicy.CountTokens ? "count_tokens requests" : "requests";
         var wait = TimeSpan.FromSeconds(seconds);
+        var started = _time.GetTimestamp();
         using var timeout = new CancellationTokenSource(wait, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
             var lease = await _users.AcquireAsync(key, permitCount, linked.Token);
-            return lease.IsAcquired ? lease : new Rejected(RetryAfterFor(key.Policy), $"{key.User} already has the most {what} running and waiting that {section} allows");
+            if (!lease.IsAcquired)
+            {
+                return new Rejected(RetryAfterFor(key.Policy), $"{key.User} already has the most {what} running and waiting that {section} allows");
+            }
+
+            // Reached only when the user's places were all taken: the request log reports the wait.
+            resource.Features.Set(new UserCapWait(_time.GetElapsedTime(started)));
+            return lease;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
