@@ -65,6 +65,16 @@ internal sealed class AuthOptionsValidator(Func<string, string?>? getEnvironment
         var limits = options.Limits;
         ValidateCap("Gateway:Limits", limits.MaxConcurrentRequestsPerUser, limits.QueueLimit, limits.QueueSeconds, errors);
         ValidateCap("Gateway:Limits:CountTokens", limits.CountTokens.MaxConcurrentRequestsPerUser, limits.CountTokens.QueueLimit, limits.CountTokens.QueueSeconds, errors);
+        if (limits.MaxFailedKeyAttempts < 0)
+        {
+            errors.Add($"Gateway:Limits:MaxFailedKeyAttempts must be 0 (no limit) or more, got {limits.MaxFailedKeyAttempts}");
+        }
+
+        if (!(limits.FailedKeyWindowSeconds >= 1) || double.IsInfinity(limits.FailedKeyWindowSeconds) || limits.FailedKeyWindowSeconds > 86400)
+        {
+            errors.Add($"Gateway:Limits:FailedKeyWindowSeconds must be between 1 and 86400 seconds, got {limits.FailedKeyWindowSeconds}");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -155,4 +155,16 @@ public sealed class AuthOptionsValidatorTests
         Assert.Contains(errors, e => e.Contains("Gateway:Limits:QueueLimit", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("Gateway:Limits:QueueSeconds", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(-1, 60, "Gateway:Limits:MaxFailedKeyAttempts")]
+    [InlineData(20, 0, "Gateway:Limits:FailedKeyWindowSeconds")]
+    [InlineData(20, double.PositiveInfinity, "Gateway:Limits:FailedKeyWindowSeconds")]
+    public void Validate_BadFailedKeyLimit_NamesTheKey(int max, double windowSeconds, string key)
+    {
+        var options = Options();
+        options.Limits = new LimitsOptions { MaxFailedKeyAttempts = max, FailedKeyWindowSeconds = windowSeconds };
+
+        Assert.Contains(key, Assert.Single(Errors(options)));
+    }
 }
