@@ -6,7 +6,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace LlamaGateway.Forwarding;
 
 /// <summary>
-/// Shapes the YARP request for one gateway request: the upstream path and prepared body, no caller credentials,
+/// Shapes the YARP request for one gateway request: the upstream path (the prepared body is set by <see cref="UsePreparedBody"/>), no caller credentials,
 /// the upstream's own key; then hands the response to <see cref="ResponseRelay"/> (which writes the body itself, so
 /// it can translate, meter usage and end broken streams cleanly).
 /// </summary>
@@ -36,9 +36,24 @@ internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, Res
             proxyRequest.Headers.ConnectionClose = true;
         }
 
-        var content = new ReadOnlyMemoryContent(request.UpstreamBody);
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-        proxyRequest.Content = content;
+    }
+
+    /// <summary>
+    /// Makes the prepared upstream body the request body YARP forwards (YARP copies the incoming request's body and
+    /// does not allow replacing its outgoing content), before each attempt: the client's own body has been read and
+    /// normalized already.
+    /// </summary>
+    public static void UsePreparedBody(HttpContext httpContext, ReadOnlyMemory<byte> body)
+    {
+        var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false);
+        var incoming = httpContext.Request;
+        incoming.Body = stream;
+        incoming.ContentLength = body.Length;
+        incoming.ContentType = "application/json; charset=utf-8";
+        incoming.Headers.Remove(HeaderNames.TransferEncoding);
+        incoming.Headers.Remove(HeaderNames.ContentEncoding);
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
