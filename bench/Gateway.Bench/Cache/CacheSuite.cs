@@ -170,8 +170,8 @@ internal static class CacheSuite
                     // conversation and restores it when that conversation returns (Gateway:Upstreams:N:SlotSave).
                     var slotSave = Enumerable.Range(0, servers.Count).ToDictionary(i => $"Gateway:Upstreams:{i}:SlotSave:Enabled", _ => (string?)"true");
                     // As shipped (appsettings.json): long prompts prefilled in chunks that give way to shorter
-                    // prompts (PrefillChunking); -nochunk sends every prompt in one piece (the shipped config before
-                    // session 14); -pause pauses long prefills for short prompts instead (off by default).
+                    // prompts (PrefillChunking); -nochunk sends every prompt in one piece (chunked prefill off);
+                    // -pause pauses long prefills for short prompts instead (off by default).
                     slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-idle" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
                     if (variant == "gateway-slot-save-pause")
                     {
