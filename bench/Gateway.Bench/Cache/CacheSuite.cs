@@ -79,7 +79,8 @@ internal static class CacheSuite
             // of 12K tokens as 170 MiB does with the bench model (less pressure on 3 users than on the default 6).
             CacheRamMiB = cli.Int("cache-ram", quick ? 21 : 170),
             // 512 rather than llama-server's 2048: a short prompt launched beside another slot's prefill then waits for
-            // one 512-token batch, not four (measured: follow-up TTFT p50 3.47 s against 5.56 s, README).
+            // one 512-token batch, not four (measured: follow-up TTFT p50 3.47 s against 5.56 s,
+            // bench/results/archive/2026-12-01-batch-512/).
             BatchSize = cli.Int("batch", 512) is > 0 and var batch ? batch : null,
             PrefillChunkSeconds = cli.Double("prefill-chunk-seconds", 0.5),
             ModelName = model,
