@@ -514,7 +514,7 @@ internal sealed class SlotRouter
     /// marked as chunked from now on, so shorter prompts no longer wait for it and it waits for them (<see cref="WaitForShorterPrefillsAsync"/>). Not only
     /// new conversations' long prompts: a follow-up turn with a thousand new tokens also gives way to the many with a
     /// few hundred (the cache bench's follow-up mean fell from 4.9 to 2.2 s with it, and from 3.6 to 2.6 s when only
-    /// long prefills were chunked; HISTORY, session 14).
+    /// long prefills were chunked; bench/results/archive/2026-12-04-chunked-prefill/).
     /// </summary>
     public PrefillChunkPlan? PlanPrefillChunks(RoutingLease lease, ConversationFingerprint? fingerprint)
     {
