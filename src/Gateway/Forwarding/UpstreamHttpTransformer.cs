@@ -1,34 +1,26 @@
-using System.Net.Http.Headers;
 using LlamaGateway.Pipeline;
-using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LlamaGateway.Forwarding;
 
 /// <summary>
-/// Shapes the YARP request for one gateway request: the upstream path and prepared body, no caller credentials,
-/// the upstream's own key; then hands the response to <see cref="ResponseRelay"/> (which writes the body itself, so
-/// it can translate, meter usage and end broken streams cleanly).
+/// Shapes the YARP request for one gateway request: the upstream path and prepared body, the allowed headers
+/// (<see cref="UpstreamRequestHeaders"/>: no caller credentials, the upstream's own Host and key); then hands the
+/// response to <see cref="ResponseRelay"/> (which writes the body itself, so it can translate, meter usage and end
+/// broken streams cleanly).
 /// </summary>
 internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, ResponseRelay relay) : HttpTransformer
 {
-    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
-        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+        // Not YARP's default copy of every client header (Host, Cookie, the caller's keys, X-Forwarded-*): only the
+        // allow list, the upstream's own Host and its own configured key. No Accept-Encoding: the relay parses the
+        // stream, so it must arrive uncompressed.
         var instance = request.Lease!.Instance;
         proxyRequest.RequestUri = new Uri(instance.BaseUri, request.UpstreamPath.TrimStart('/'));
         proxyRequest.Method = HttpMethod.Post;
-
-        // A user's gateway key must never reach an upstream; the upstream gets its own configured key or none.
-        proxyRequest.Headers.Remove("x-api-key");
-        proxyRequest.Headers.Authorization = null;
-        if (!string.IsNullOrEmpty(instance.Options.ApiKey))
-        {
-            proxyRequest.Headers.Authorization = new AuthenticationHeaderValue("Bearer", instance.Options.ApiKey);
-        }
-
-        // The relay parses the stream, so it must arrive uncompressed.
-        proxyRequest.Headers.Remove(HeaderNames.AcceptEncoding);
+        UpstreamRequestHeaders.Apply(httpContext, proxyRequest, instance,
+            UpstreamRequestHeaders.SendsAnthropicHeaders(request.Route, instance, request.TranslateResponse));
 
         // The retry after an upstream closed a connection without answering goes on a connection of its own.
         if (request.FreshConnection)
@@ -39,6 +31,7 @@ internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, Res
         var content = new ReadOnlyMemoryContent(request.UpstreamBody);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         proxyRequest.Content = content;
+        return ValueTask.CompletedTask;
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
