@@ -171,7 +171,10 @@ internal sealed class SlotRouter
         }
     }
 
-    /// <summary>Why no instance can take a request: each instance's state, for the 503 message.</summary>
+    /// <summary>
+    /// Why no instance can take a request: each instance's state, for the 503 message. Only the gateway's own words
+    /// (<see cref="UpstreamInstance.PublicError"/>): the instance's LastError may quote another user's upstream error.
+    /// </summary>
     public string DescribeUnavailable(ApiRoute route)
     {
         var instances = _registry.Instances;
@@ -179,7 +182,7 @@ internal sealed class SlotRouter
         foreach (var instance in instances)
         {
             var state = !CanServe(instance, route) ? "speaks only the Anthropic dialect"
-                : instance.IsHealthy ? "all slots busy" : instance.LastError ?? "unhealthy";
+                : instance.IsHealthy ? "all slots busy" : instance.PublicError ?? "unhealthy";
             parts.Add($"'{instance.Name}' ({instance.DestinationPrefix}): {state}");
         }
 
