@@ -33,7 +33,8 @@ internal static class GatewayConfiguration
 
     /// <summary>
     /// Adds the located file (or <paramref name="path"/>) ahead of environment variables and the command line. The file
-    /// is watched: edits apply while running, and an edit that does not parse keeps the last good values.
+    /// is watched: edits apply while running, and an edit that cannot be read or parsed (or a deleted file) keeps the last
+    /// good values.
     /// </summary>
     public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args, string? path = null)
     {
@@ -42,7 +43,7 @@ internal static class GatewayConfiguration
         {
             var sources = builder.Configuration.Sources;
             sources.Clear();
-            var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, ReloadOnChange = true };
+            var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, WatchForChanges = true };
             file.ResolveFileProvider();
             ((IConfigurationBuilder)builder.Configuration).Add(file);
             builder.Configuration.AddEnvironmentVariables("ASPNETCORE_");
