@@ -45,7 +45,16 @@ internal static class GatewayConfiguration
             sources.Clear();
             var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, WatchForChanges = true };
             file.ResolveFileProvider();
-            ((IConfigurationBuilder)builder.Configuration).Add(file);
+            try
+            {
+                // The first load happens here; a missing, unreadable or unparsable file stops start-up.
+                ((IConfigurationBuilder)builder.Configuration).Add(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or FormatException)
+            {
+                var reason = ReloadTolerantJsonConfigurationSource.Provider.Reason(ex is InvalidDataException { InnerException: { } inner } ? inner : ex);
+                throw new GatewayStartupException($"The configuration file {Path.GetFullPath(path)} could not be read: {reason}", ex);
+            }
             builder.Configuration.AddEnvironmentVariables("ASPNETCORE_");
             builder.Configuration.AddEnvironmentVariables();
             builder.Configuration.AddCommandLine(args);
