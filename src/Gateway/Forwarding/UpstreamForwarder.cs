@@ -91,6 +91,7 @@ internal sealed class UpstreamForwarder(
                 invoker = new PausableInvoker(invoker, paused);
             }
 
+            UpstreamHttpTransformer.UsePreparedBody(http, request.UpstreamBody);
             instance.RequestStarted();
             try
             {
