@@ -41,5 +41,5 @@ internal static class GatewayEndpointRouteBuilderExtensions
         endpoints.MapPost(route.Path(), http => handler.HandleAsync(http, route)).WithMetadata(GatewayRoute.Model(route));
 
     private static Task NotFoundAsync(HttpContext http) =>
-        ApiErrorWriter.WriteAsync(http, GatewayRoute.Of(http).DialectOf(http.Request), ApiErrorKind.NotFound, $"The gateway does not serve {http.Request.Method} {http.Request.Path}.");
+        ApiErrorWriter.WriteAsync(http, GatewayRoute.Of(http).DialectOf(http.Request), ApiErrorKind.NotFound, $"The gateway does not serve {BoundedText.Truncate(http.Request.Method, 32)} {BoundedText.Truncate(http.Request.Path.ToString())}.");
 }
