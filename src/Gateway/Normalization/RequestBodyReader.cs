@@ -46,7 +46,7 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
             {
                 // Kestrel reports broken framing as BadHttpRequestException, except a chunk size that overflows
                 // (an IOException): both are the client's body, never the gateway's fault.
-                var why = ClientText.Truncate(ex.Message);
+                var why = BoundedText.Truncate(ex.Message);
                 request.Fail(ApiErrorKind.InvalidRequest, $"unreadable body: {why}");
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Could not read the request body: {why}");
                 return false;

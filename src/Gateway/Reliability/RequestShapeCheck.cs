@@ -3,6 +3,7 @@ using System.Text.Json;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Translation;
+using LlamaGateway.Errors;
 
 namespace LlamaGateway.Reliability;
 
@@ -30,7 +31,7 @@ internal static class RequestShapeCheck
         }
         catch (JsonException e)
         {
-            return $"request body is not valid JSON: {ClientText.Truncate(e.Message)}";
+            return $"request body is not valid JSON: {BoundedText.Truncate(e.Message)}";
         }
 
         using (tape)
@@ -109,11 +110,17 @@ internal static class RequestShapeCheck
                 // Parsed only for the few ranged fields a request has; the rest are read by llama-server as floats.
                 return double.TryParse(tape.ValueAt(value), NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number >= rule.Min && number <= rule.Max
                     ? null
-                    : $"{rule.Name} must be between {Bound(rule.Min)} and {Bound(rule.Max)}, got {ClientText.FromUtf8(tape.ValueAt(value))}";
+                    : $"{rule.Name} must be between {Bound(rule.Min)} and {Bound(rule.Max)}, got {BoundedText.FromUtf8(tape.ValueAt(value))}";
             default:
                 return null;
         }
     }
+
+    /// <summary>The name the reader is on, for an error: decoded and cut; a long escaped one as written, never decoded whole.</summary>
+    private static string CurrentName(ref JsonTokenizer reader) =>
+        !reader.ValueIsEscaped || reader.ValueSpan.Length > BoundedText.MaxChars * 4
+            ? BoundedText.FromUtf8(reader.ValueSpan)
+            : BoundedText.Truncate(reader.GetString());
 
     private static string Bound(double bound) =>
         bound.ToString(bound == Math.Floor(bound) ? "F0" : "R", CultureInfo.InvariantCulture);
@@ -160,7 +167,7 @@ internal static class RequestShapeCheck
                 continue;
             }
 
-            return $"{JsonLocation.Describe(tape.Json, tape.EntryAt(i).Start)} is out of range: {ClientText.FromUtf8(text)} is not a finite number";
+            return $"{JsonLocation.Describe(tape.Json, tape.EntryAt(i).Start)} is out of range: {BoundedText.FromUtf8(text)} is not a finite number";
         }
 
         return null;
@@ -182,7 +189,7 @@ internal static class RequestShapeCheck
         {
             if (names.AddIsDuplicate(ref reader))
             {
-                return $"duplicate key \"{ClientText.Current(ref reader)}\" in the request object";
+                return $"duplicate key \"{CurrentName(ref reader)}\" in the request object";
             }
 
             var rule = FieldPolicy.Find(route, ref reader);
@@ -252,7 +259,7 @@ internal static class RequestShapeCheck
             {
                 if (names.AddIsDuplicate(ref reader))
                 {
-                    return $"duplicate key \"{ClientText.Current(ref reader)}\" in {MessagePath(index)}";
+                    return $"duplicate key \"{CurrentName(ref reader)}\" in {MessagePath(index)}";
                 }
 
                 string? problem = null;
@@ -326,7 +333,7 @@ internal static class RequestShapeCheck
             {
                 if (names.AddIsDuplicate(ref reader))
                 {
-                    return $"duplicate key \"{ClientText.Current(ref reader)}\" in {BlockPath(message, index)}";
+                    return $"duplicate key \"{CurrentName(ref reader)}\" in {BlockPath(message, index)}";
                 }
 
                 if (reader.ValueTextEquals("type"u8))

@@ -4,6 +4,7 @@ using System.Text.Json;
 using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Reliability;
+using LlamaGateway.Errors;
 
 namespace LlamaGateway.Translation;
 
@@ -32,7 +33,7 @@ internal static class OpenAiRequestPatcher
         }
         catch (JsonException e)
         {
-            return TranslationOutcome.Fail($"request body is not valid JSON: {ClientText.Truncate(e.Message)}");
+            return TranslationOutcome.Fail($"request body is not valid JSON: {BoundedText.Truncate(e.Message)}");
         }
 
         using (tape)
