@@ -120,7 +120,7 @@ internal static class MicroSuite
         var table = new ConversationTable(options, TimeProvider.System);
         for (var i = 0; i < conversations; i++)
         {
-            table.Resolve(RequestPathBenchmarks.SyntheticFingerprint(100_000 + i), null, Guid.NewGuid().ToString());
+            table.Resolve(RequestPathBenchmarks.SyntheticFingerprint(100_000 + i), null, null, Guid.NewGuid().ToString());
         }
 
         for (var i = 0; i < 3; i++)

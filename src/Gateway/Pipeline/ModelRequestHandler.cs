@@ -97,7 +97,8 @@ internal sealed class ModelRequestHandler(
         request.SessionId = session.Count > 0 ? session[0] : null;
         if (request.Fingerprint is { } fingerprint && RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)
         {
-            request.Conversation = conversations.Resolve(fingerprint, request.User, request.SessionId);
+            // Conversations belong to one identity: another user's identical content or replayed session id is not yours.
+            request.Conversation = conversations.Resolve(fingerprint, request.ClientIdentity, request.User, request.SessionId);
         }
 
         // 3-5. Choose an instance and slot, translate for it, forward. A connect failure (nothing sent, nothing
