@@ -171,6 +171,14 @@ internal sealed class ModelRequestHandler(
                 return;
             }
 
+            // Built not to reuse the slot (Gateway:Isolation PerUser), but the slot holds the request's own tokens now
+            // (its saved state restored, its first chunk computed): built again to reuse them. It built once already.
+            if (request.Lease.LiftedSinceBuilt)
+            {
+                request.ReleaseUpstreamBody();
+                UpstreamRequestBuilder.Build(request);
+            }
+
             var outcome = await forwarder.ForwardAsync(http, request);
             if (outcome != ForwardOutcome.NotConnected)
             {
