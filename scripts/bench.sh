@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs the benchmarks (issue 5); results go to bench/results/ (bench/results/quick/ with --quick).
+# Builds and runs the benchmarks (docs/benchmarks.md); results go to bench/results/ (bench/results/quick/ with --quick).
 #   scripts/bench.sh cache    [--quick] [--users 6 --slots 4 --instances 1 --turns 8 --conversations 3 --cache-ram 170 --batch 512 --seed 42 ...]
 #   scripts/bench.sh overhead [--quick] [--concurrency 1,16,64 --requests 3000 --sizes 40,100,200 ...]
 #   scripts/bench.sh micro    [--quick]

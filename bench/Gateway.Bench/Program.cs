@@ -5,7 +5,7 @@ using LlamaGateway.Bench.Micro;
 using LlamaGateway.Bench.Overhead;
 using Spectre.Console;
 
-// llama-gateway benchmarks (issue 5). Usually run through scripts/bench.sh [cache|overhead|micro|all] [options].
+// llama-gateway benchmarks. Usually run through scripts/bench.sh [cache|overhead|micro|all] [options].
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
     PrintUsage();

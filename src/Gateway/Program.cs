@@ -1,3 +1,3 @@
 using LlamaGateway.Hosting;
 
-GatewayApplication.Create(args).Run();
+return await GatewayEntryPoint.RunAsync(args);

@@ -6,7 +6,7 @@ using LlamaGateway.EndToEnd.Support;
 namespace LlamaGateway.EndToEnd;
 
 /// <summary>
-/// Issue 4's team workload with the real CLI: 6 Claude Code users, each in their own repository and HOME, run
+/// The team workload with the real CLI: 6 Claude Code users, each in their own repository and HOME, run
 /// concurrently against one llama-server with 4 slots and a host-RAM prompt cache scaled to a 14B model's KV size
 /// (<c>--cache-ram 170</c> for the tiny model). Each user has a 3-turn conversation, then starts a second one in the same
 /// project. The same workload runs twice, each time on a freshly started llama-server: once with the CLI pointed at

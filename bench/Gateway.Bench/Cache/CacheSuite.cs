@@ -82,7 +82,8 @@ internal static class CacheSuite
             // of 12K tokens as 170 MiB does with the bench model (less pressure on 3 users than on the default 6).
             CacheRamMiB = cli.Int("cache-ram", quick ? 21 : 170),
             // 512 rather than llama-server's 2048: a short prompt launched beside another slot's prefill then waits for
-            // one 512-token batch, not four (measured: follow-up TTFT p50 3.47 s against 5.56 s, README).
+            // one 512-token batch, not four (measured: follow-up TTFT p50 3.47 s against 5.56 s,
+            // bench/results/archive/2026-12-01-batch-512/).
             BatchSize = cli.Int("batch", 512) is > 0 and var batch ? batch : null,
             PrefillChunkSeconds = cli.Double("prefill-chunk-seconds", 0.5),
             ModelName = model,
@@ -174,8 +175,8 @@ internal static class CacheSuite
                     // conversation and restores it when that conversation returns (Gateway:Upstreams:N:SlotSave).
                     var slotSave = Enumerable.Range(0, servers.Count).ToDictionary(i => $"Gateway:Upstreams:{i}:SlotSave:Enabled", _ => (string?)"true");
                     // As shipped (appsettings.json): long prompts prefilled in chunks that give way to shorter
-                    // prompts (PrefillChunking); -nochunk sends every prompt in one piece (the shipped config before
-                    // session 14); -pause pauses long prefills for short prompts instead (off by default).
+                    // prompts (PrefillChunking); -nochunk sends every prompt in one piece (chunked prefill off);
+                    // -pause pauses long prefills for short prompts instead (off by default).
                     slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-idle" or "gateway-slot-save-peruser" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
                     if (variant == "gateway-slot-save-peruser")
                     {

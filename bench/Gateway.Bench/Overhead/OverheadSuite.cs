@@ -99,7 +99,7 @@ internal static class OverheadSuite
     /// <summary>
     /// How long every process must compile fewer than 5 methods before the warm-up ends. Tiered compilation promotes
     /// methods in waves; with 3 s a run once ended its warm-up between two of them and measured the gateway while it
-    /// compiled 180 more methods (session 10).
+    /// compiled 180 more methods (bench/results/CHANGELOG.md, 2026-12-02).
     /// </summary>
     private const double JitQuietSeconds = 6;
 

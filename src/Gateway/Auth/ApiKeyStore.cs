@@ -1,4 +1,5 @@
 using LlamaGateway.Hosting;
+using LlamaGateway.Reliability;
 using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Auth;
@@ -6,16 +7,33 @@ namespace LlamaGateway.Auth;
 /// <summary>
 /// Holds the current <see cref="KeySet"/>, rebuilt when the configuration changes. Validation
 /// (<see cref="AuthOptionsValidator"/>) has already rejected unusable entries; any left are skipped, never half-used.
+/// A reload that would leave no key in front of something has been refused before it gets here
+/// (<see cref="KeyedAccessReloadGuard"/>); one that changes the keys is logged.
 /// </summary>
 internal sealed class ApiKeyStore : IDisposable
 {
     private readonly IDisposable? _subscription;
     private volatile KeySet _current;
 
-    public ApiKeyStore(IOptionsMonitor<GatewayOptions> options)
+    public ApiKeyStore(IOptionsMonitor<GatewayOptions> options, ILogger<ApiKeyStore> logger)
     {
         _current = Build(options.CurrentValue, Environment.GetEnvironmentVariable);
-        _subscription = options.OnChange(next => _current = Build(next, Environment.GetEnvironmentVariable));
+        _subscription = options.OnChange(next =>
+        {
+            var keys = Build(next, Environment.GetEnvironmentVariable);
+            var previous = _current;
+            _current = keys;
+            if (!keys.HasSameKeys(previous))
+            {
+                var names = keys.UserNames.Count switch
+                {
+                    0 => " (open: no key needed)",
+                    <= 20 => " (" + string.Join(", ", keys.UserNames) + ")",
+                    _ => " (" + string.Join(", ", keys.UserNames.Take(20)) + $" and {keys.UserNames.Count - 20} more)",
+                };
+                ReliabilityLog.KeysReloaded(logger, keys.UserNames.Count, names, keys.HasAdminKey ? "set" : "not set");
+            }
+        });
     }
 
     public KeySet Current => _current;

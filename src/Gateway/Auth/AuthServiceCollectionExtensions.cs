@@ -6,10 +6,14 @@ namespace LlamaGateway.Auth;
 
 internal static class AuthServiceCollectionExtensions
 {
-    /// <summary>Users and their keys (validated at start-up) and the per-user concurrency cap.</summary>
+    /// <summary>
+    /// Users and their keys (validated at start-up; a reload cannot open a keyed gateway) and the per-user concurrency
+    /// cap.
+    /// </summary>
     public static IServiceCollection AddGatewayAuth(this IServiceCollection services)
     {
         services.AddSingleton<IValidateOptions<GatewayOptions>>(new AuthOptionsValidator());
+        services.AddSingleton<IReloadGuard<GatewayOptions>>(new KeyedAccessReloadGuard());
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<UserConcurrencyLimiter>();
         services.AddRateLimiter(static _ => { });

@@ -35,6 +35,12 @@ internal sealed class KeySet
 
     public IReadOnlyList<string> UserNames { get; }
 
+    /// <summary>Whether <paramref name="other"/> holds the same users with the same keys and the same admin key.</summary>
+    public bool HasSameKeys(KeySet other) =>
+        _users.Length == other._users.Length
+        && _users.Zip(other._users).All(p => p.First.Name == p.Second.Name && p.First.Digest.AsSpan().SequenceEqual(p.Second.Digest))
+        && (_admin is null ? other._admin is null : other._admin is not null && _admin.AsSpan().SequenceEqual(other._admin));
+
     /// <summary>The user or admin the key belongs to, or null.</summary>
     public AuthenticatedUser? Authenticate(string presented)
     {

@@ -29,7 +29,7 @@ internal struct BlockAccumulator
     public void Add(BlockField field, ulong nameDigest, ulong valueDigest)
     {
         // A sum, not a sequence: commutative, so field order does not matter; unlike XOR a repeated field does not cancel.
-        _sums[(int)field] += XxHash64.Combine(nameDigest, valueDigest);
+        _sums[(int)field] += Digests.Combine(nameDigest, valueDigest);
         _present |= 1u << (int)field;
     }
 
@@ -53,7 +53,7 @@ internal struct BlockAccumulator
             }
         }
 
-        return XxHash64.Hash(canonical[..length], BlockSeed);
+        return Digests.Of(canonical[..length], BlockSeed);
     }
 
     /// <summary>The fields that make up a block's content for its type; an unknown type keeps everything.</summary>

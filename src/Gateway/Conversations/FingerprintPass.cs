@@ -34,7 +34,7 @@ internal ref struct FingerprintPass
     /// <summary>tool_result content may hold blocks; deeper nesting than this is hashed as plain JSON (no recursion).</summary>
     private const int MaxContentNesting = 4;
 
-    private static readonly ulong TextTypeDigest = XxHash64.Hash("text"u8, StringSeed);
+    private static readonly ulong TextTypeDigest = Digests.Of("text"u8, StringSeed);
 
     private JsonTokenizer _reader;
     private readonly JsonTape _tape;
@@ -146,7 +146,7 @@ internal ref struct FingerprintPass
         var previous = prefixKey;
         for (var i = 0; i < _linkCount; i++)
         {
-            chain[i] = previous = XxHash64.Combine(previous, _links[i]);
+            chain[i] = previous = Digests.Combine(previous, _links[i]);
         }
 
         // Cumulative characters per link let the router price a partial prefix match. System and tools may come
@@ -184,7 +184,7 @@ internal ref struct FingerprintPass
 
     private readonly ulong PrefixKey()
     {
-        var hash = new XxHash64(PrefixSeed);
+        var hash = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], PrefixSeed);
         hash.AppendByte((byte)_route.ClientDialect());
         hash.AppendByte(_hasSystem ? (byte)1 : (byte)0);
         hash.AppendUInt64(_hasSystem ? _system : 0);
@@ -277,7 +277,7 @@ internal ref struct FingerprintPass
         }
 
         var leading = _route == ApiRoute.ChatCompletions;
-        var system = new XxHash64(SystemSeed);
+        var system = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], SystemSeed);
         var systemStart = _chars;
         while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
         {
@@ -372,7 +372,7 @@ internal ref struct FingerprintPass
             present |= slot == 1 ? 0 : 1 << slot;
         }
 
-        var hash = new XxHash64(MessageSeed);
+        var hash = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], MessageSeed);
         hash.AppendInt32(present);
         foreach (var field in fields)
         {
@@ -382,7 +382,7 @@ internal ref struct FingerprintPass
         return hash.GetDigest();
     }
 
-    private static readonly ulong EmptyContent = new XxHash64(ContentSeed).GetDigest();
+    private static readonly ulong EmptyContent = Digests.Of([], ContentSeed);
 
     /// <summary>A content value (message content, system, tool_result content): a string is one text block.</summary>
     private ulong ContentDigest(int nesting, out bool quota)
@@ -410,7 +410,7 @@ internal ref struct FingerprintPass
     private ulong ComputeContentDigest(int nesting, out bool quota)
     {
         quota = false;
-        var hash = new XxHash64(ContentSeed);
+        var hash = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], ContentSeed);
         switch (_reader.TokenType)
         {
             case JsonTokenType.String:
@@ -519,7 +519,7 @@ internal ref struct FingerprintPass
 
     private void ComputeTools()
     {
-        var tools = new XxHash64(ToolsSeed);
+        var tools = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], ToolsSeed);
         if (_reader.TokenType == JsonTokenType.StartArray)
         {
             while (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
@@ -551,7 +551,7 @@ internal ref struct FingerprintPass
         Span<ulong> fields = stackalloc ulong[3];
         var present = 0;
         ReadToolFields(fields, ref present, allowFunction: true);
-        var hash = new XxHash64(ToolSeed);
+        var hash = new DigestBuilder(stackalloc byte[DigestBuilder.InlineBytes], ToolSeed);
         hash.AppendInt32(present);
         foreach (var field in fields)
         {
@@ -631,10 +631,10 @@ internal ref struct FingerprintPass
         _chars += TextLength.Utf16(text);
         var end = ChunkEnd(text, 0);
         end = end < 0 ? text.Length : end;
-        _promptPrefix = XxHash64.Hash(text[..end], PromptSeed);
+        _promptPrefix = Digests.Of(text[..end], PromptSeed);
         for (var next = ChunkEnd(text, end); next > 0; next = ChunkEnd(text, end))
         {
-            AddLink(XxHash64.Hash(text[end..next], PromptSeed));
+            AddLink(Digests.Of(text[end..next], PromptSeed));
             end = next;
         }
     }
@@ -670,11 +670,11 @@ internal ref struct FingerprintPass
     private ulong StringDigest()
     {
         _chars += _reader.ValueUtf16Length;
-        return XxHash64.Hash(_reader.ValueSpan, StringSeed);
+        return Digests.Of(_reader.ValueSpan, StringSeed);
     }
 
     /// <summary>Like <see cref="StringDigest"/> for names and tags, which are not counted as prompt text.</summary>
-    private ulong NameDigest() => XxHash64.Hash(_reader.ValueSpan, StringSeed);
+    private ulong NameDigest() => Digests.Of(_reader.ValueSpan, StringSeed);
 
     /// <summary>
     /// Canonical JSON of the value at the reader: its compact text with strings as written and every
@@ -688,7 +688,7 @@ internal ref struct FingerprintPass
         if (_tape.IsCompact && !_tape.ScanSubtree(index, "cache_control"u8, out var units))
         {
             _chars += units;
-            var digest = XxHash64.Hash(_tape.RawAt(index), ValueSeed);
+            var digest = Digests.Of(_tape.RawAt(index), ValueSeed);
             _reader.Skip();
             return digest;
         }
@@ -721,7 +721,7 @@ internal ref struct FingerprintPass
             }
         }
 
-        return XxHash64.Hash(_canonical.WrittenSpan, ValueSeed);
+        return Digests.Of(_canonical.WrittenSpan, ValueSeed);
     }
 
     /// <summary>Appends the current token as compact JSON; a comma goes before anything that follows a finished value.</summary>

@@ -54,6 +54,8 @@ internal static class ApiErrorWriter
     /// <summary>Writes the error body for <paramref name="dialect"/> into <paramref name="output"/>.</summary>
     public static void WriteBody(IBufferWriter<byte> output, ApiDialect dialect, ApiErrorKind kind, string message)
     {
+        // Bounded whoever built the message: it may quote a client's property name or an upstream's answer.
+        message = BoundedText.Truncate(message, BoundedText.MaxMessageChars);
         using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         if (dialect == ApiDialect.Anthropic)
@@ -112,6 +114,15 @@ internal static class ApiErrorWriter
         {
             // Anthropic clients retry on this header's absence by status; x-should-retry makes it explicit.
             http.Response.Headers["x-should-retry"] = kind is ApiErrorKind.Overloaded or ApiErrorKind.RateLimited ? "true" : "false";
+        }
+        else if (kind is ApiErrorKind.Overloaded or ApiErrorKind.RateLimited)
+        {
+            // The OpenAI SDKs read the same header; for 5xx they keep their own default.
+            http.Response.Headers["x-should-retry"] = "true";
+        }
+        else if (StatusCode(kind) < 500)
+        {
+            http.Response.Headers["x-should-retry"] = "false";
         }
 
         var buffer = new ArrayBufferWriter<byte>(256);

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using LlamaGateway.Errors;
 using LlamaGateway.Pipeline;
 using LlamaGateway.Upstreams;
@@ -19,7 +18,7 @@ internal static class ModelsEndpoint
                 continue;
             }
 
-            var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.InvokerFor(instance), ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance), http.RequestAborted);
+            var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.InvokerFor(instance), ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance, dialect), http.RequestAborted);
             if (error == ForwarderError.None || http.Response.HasStarted || http.RequestAborted.IsCancellationRequested)
             {
                 return;
@@ -31,14 +30,27 @@ internal static class ModelsEndpoint
         await ApiErrorWriter.WriteAsync(http, dialect, ApiErrorKind.Overloaded, "No healthy upstream can list models right now; see /status.");
     }
 
-    private sealed class CredentialSwapTransformer(UpstreamInstance instance) : HttpTransformer
+    private sealed class CredentialSwapTransformer(UpstreamInstance instance, ApiDialect dialect) : HttpTransformer
     {
-        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
-            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            // A redirect or a page that is not JSON (a proxy's login page, another service on the port) is not a model
+            // list: relayed, a client would follow it or fail to parse it.
+            if (proxyResponse is not null && ResponseRelay.NotAnApiAnswer(proxyResponse) is { } problem)
+            {
+                await ApiErrorWriter.WriteAsync(httpContext, dialect, ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' {problem}.");
+                return false;
+            }
+
+            return await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+        }
+
+        public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            // The same allow list as model requests: the upstream's own Host and key, nothing of the caller's.
             proxyRequest.RequestUri = new Uri(instance.BaseUri, "v1/models");
-            proxyRequest.Headers.Remove("x-api-key");
-            proxyRequest.Headers.Authorization = string.IsNullOrEmpty(instance.Options.ApiKey) ? null : new AuthenticationHeaderValue("Bearer", instance.Options.ApiKey);
+            UpstreamRequestHeaders.Apply(httpContext, proxyRequest, instance, anthropicHeaders: instance.Dialect == ApiDialect.Anthropic);
+            return ValueTask.CompletedTask;
         }
     }
 }

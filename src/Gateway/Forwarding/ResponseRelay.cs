@@ -46,6 +46,17 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         var instance = request.Lease!.Instance;
         health.Answered(instance);
 
+        if (NotAnApiAnswer(upstream) is { } problem)
+        {
+            // Not llama-server speaking (a redirect, a proxy's login page, another service on the port): relayed, a
+            // client would follow the redirect or fail to parse the page. The instance's fault, not the request's.
+            var message = $"Upstream '{instance.Name}' {problem}.";
+            health.RequestFailed(instance, message);
+            request.Fail(ApiErrorKind.UpstreamError, message);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError, message);
+            return;
+        }
+
         try
         {
             if (status >= 400)
@@ -83,6 +94,37 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
     }
 
+    /// <summary>
+    /// Why an upstream answer is not one to relay, or null: a redirect (never followed), or a 1xx/2xx whose body is not
+    /// JSON or an event stream. Error statuses are read as error bodies whatever their content type.
+    /// </summary>
+    internal static string? NotAnApiAnswer(HttpResponseMessage upstream)
+    {
+        var status = (int)upstream.StatusCode;
+        if (status is >= 300 and < 400)
+        {
+            return $"answered HTTP {status} (a redirect), which the gateway does not follow; check Gateway:Upstreams BaseUrl";
+        }
+
+        if (status >= 400)
+        {
+            return null;
+        }
+
+        var mediaType = upstream.Content.Headers.ContentType?.MediaType;
+        if (mediaType is not null && (IsJson(mediaType) || string.Equals(mediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        var shown = mediaType is null ? "no content type" : $"content type '{BoundedText.Truncate(mediaType, 100)}'";
+        return $"answered HTTP {status} with {shown} instead of JSON or an event stream; check Gateway:Upstreams BaseUrl";
+    }
+
+    private static bool IsJson(string mediaType) =>
+        string.Equals(mediaType, "application/json", StringComparison.OrdinalIgnoreCase)
+        || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The error every request cut off by the end of the drain time gets.</summary>
     public string ShuttingDownMessage() =>
         $"The gateway is shutting down and this request did not finish within {options.CurrentValue.Shutdown.DrainSeconds:0.#} s (Gateway:Shutdown:DrainSeconds); retry it.";
@@ -105,6 +147,8 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
             : null;
         var usage = new UpstreamUsageReader(request.Usage);
         var instance = request.Lease!.Instance;
+        var budget = OutputBudget.For(request, anthropicEvents: translator is null && request.ClientDialect == ApiDialect.Anthropic);
+        UpstreamErrorBody? reported = null;
         var sawEnd = false;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown.DrainExpired);
         var preemption = request.Lease.Preemption;
@@ -157,6 +201,19 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
                     first = false;
                 }
 
+                if (budget is not null && budget.Count(events.EventName, events.Data))
+                {
+                    // Returning drops the upstream response: its connection closes and llama-server frees the slot.
+                    var over = $"Upstream '{instance.Name}' kept generating past this request's output budget of {budget.Tokens} tokens (max_tokens, clamped by Gateway:Upstreams MaxOutputTokens); the gateway ended the stream.";
+                    await EndWithErrorAsync(http, request, translator, ApiErrorKind.UpstreamError, over);
+                    return;
+                }
+
+                if (IsErrorEvent(events.EventName, events.Data))
+                {
+                    reported ??= UpstreamErrorBody.Parse(events.Data);
+                }
+
                 if (translator is not null)
                 {
                     Translate(translator, events, writer);
@@ -179,17 +236,23 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
                 var upstreamReportedError = translator.Failed;
                 translator.OnDone(writer);
                 request.Usage.CopyFrom(translator.Usage);
-                if (!translator.Completed)
+                if (reported is { } error)
                 {
-                    request.Fail(ApiErrorKind.UpstreamError, truncated);
+                    ReportedMidStream(request, instance, error);
                 }
-
-                if (translator.Completed || upstreamReportedError)
+                else if (translator.Completed)
                 {
+                    health.RequestSucceeded(instance);
+                }
+                else if (upstreamReportedError)
+                {
+                    // An error the translator met in the stream itself (a malformed chunk): the answer came, broken.
+                    request.Fail(ApiErrorKind.UpstreamError, truncated);
                     health.RequestSucceeded(instance);
                 }
                 else
                 {
+                    request.Fail(ApiErrorKind.UpstreamError, truncated);
                     health.RequestFailed(instance, truncated);
                 }
 
@@ -202,7 +265,15 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
             }
             else
             {
-                health.RequestSucceeded(instance);
+                if (reported is { } error)
+                {
+                    ReportedMidStream(request, instance, error);
+                }
+                else
+                {
+                    health.RequestSucceeded(instance);
+                }
+
                 await FlushAsync(http, request, writer);
             }
         }
@@ -299,6 +370,29 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         }
     }
 
+    /// <summary>An error event in either dialect: Anthropic's <c>event: error</c>, OpenAI's <c>data: {"error": ...}</c>.</summary>
+    private static bool IsErrorEvent(ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data) =>
+        eventName.SequenceEqual("error"u8) || data.StartsWith("{\"error\""u8);
+
+    /// <summary>
+    /// An upstream ended its stream with an error event of its own: relayed (or translated) to the caller, recorded as
+    /// the request's failure, and counted against the instance only when it is real trouble ("Compute error.") rather
+    /// than about the request (the context filling up mid-generation).
+    /// </summary>
+    private void ReportedMidStream(GatewayRequestContext request, Upstreams.UpstreamInstance instance, in UpstreamErrorBody error)
+    {
+        var message = error.Message ?? "(no message)";
+        if (UpstreamErrorClassifier.Classify(StatusCodes.Status500InternalServerError, error) == UpstreamFault.Request)
+        {
+            health.RequestRejected(instance);
+            request.Fail(ApiErrorKind.InvalidRequest, $"Upstream '{instance.Name}' ended the stream with an error about the request: {message}");
+            return;
+        }
+
+        health.RequestFailed(instance, $"Upstream '{instance.Name}' ended a stream with an error", error.Message);
+        request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' ended the stream with an error: {message}");
+    }
+
     private static bool IsEndOfStream(ApiDialect dialect, ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data) =>
         dialect == ApiDialect.Anthropic
             ? eventName.SequenceEqual("message_stop"u8) || eventName.SequenceEqual("error"u8)
@@ -361,98 +455,107 @@ internal sealed class ResponseRelay(IOptionsMonitor<GatewayOptions> options, Ups
         await WriteAllAsync(http, body.WrittenMemory, request);
     }
 
+    /// <summary>Largest upstream error body relayed byte for byte (when already in the caller's format); larger ones are rewritten, bounded.</summary>
+    private const int MaxVerbatimErrorBytes = 8 * 1024;
+
     private async Task RelayErrorAsync(HttpContext http, GatewayRequestContext request, HttpResponseMessage upstream)
     {
         using var body = await ReadBoundedAsync(upstream, http.RequestAborted);
         var status = (int)upstream.StatusCode;
         var instance = request.Lease!.Instance;
-        var upstreamMessage = body is null ? null : ExtractErrorMessage(body.WrittenSpan);
+        var error = body is null ? UpstreamErrorBody.Empty : UpstreamErrorBody.Parse(body.WrittenSpan);
+        var upstreamMessage = error.Message ?? "(no message)";
 
-        // A 4xx is the upstream working as it should (the request was at fault); a 5xx counts against the instance.
-        if (status >= 500)
+        if (status is 401 or 403)
         {
-            health.RequestFailed(instance, $"HTTP {status}: {upstreamMessage}");
+            // The gateway's own credentials for the upstream, not the caller's request nor the instance's health.
+            health.RequestRejected(instance);
+            var credentials = $"Upstream '{instance.Name}' rejected the gateway's credentials (HTTP {status}); check Gateway:Upstreams ApiKey for it.";
+            request.Fail(ApiErrorKind.UpstreamError, credentials);
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamError, credentials);
+            return;
         }
-        else
+
+        // Whose fault: a 4xx, or a 5xx about the request (llama-server answers many request problems with 500), is the
+        // request's and leaves the instance's health alone; anything else counts against the instance.
+        var verbatim = body is not null && body.WrittenCount <= MaxVerbatimErrorBytes && !error.MessageTruncated && error.IsShapeOf(request.ClientDialect);
+        if (UpstreamErrorClassifier.Classify(status, error) == UpstreamFault.Request)
         {
-            health.RequestSucceeded(instance);
+            health.RequestRejected(instance);
+            var kind = status switch
+            {
+                429 => ApiErrorKind.RateLimited,
+                413 => ApiErrorKind.RequestTooLarge,
+                _ => ApiErrorKind.InvalidRequest,
+            };
+            var message = RequestFaultMessage(request.ClientDialect, instance.Name, status, error);
+            request.Fail(kind, message);
+            if (verbatim && status < 500)
+            {
+                // Already the caller's format, e.g. llama-server's exceed_context_size_error with its token counts.
+                await RelayVerbatimAsync(http, request, status, body!, retry: kind == ApiErrorKind.RateLimited);
+                return;
+            }
+
+            await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, message);
+            return;
         }
 
-        var upstreamDialect = request.TranslateResponse ? ApiDialect.OpenAi : instance.Dialect;
-        request.Fail(ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' answered HTTP {status}: {upstreamMessage ?? "(no message)"}");
-
-        if (request.TranslateResponse && body is not null && status is not (401 or 403))
+        health.RequestFailed(instance, $"Upstream '{instance.Name}' answered HTTP {status}", error.Message);
+        var (failureKind, failure) = status == 503
+            ? (ApiErrorKind.Overloaded, $"Upstream '{instance.Name}' is unavailable (HTTP 503, e.g. still loading the model): {upstreamMessage}")
+            : (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed (HTTP {status}): {upstreamMessage}");
+        request.Fail(failureKind, failure);
+        if (verbatim)
         {
+            // Same format on both sides: the upstream's own error (and status) reaches the caller.
+            await RelayVerbatimAsync(http, request, status, body!, retry: false);
+            return;
+        }
+
+        if (request.TranslateResponse && error.Shape == UpstreamErrorShape.OpenAi)
+        {
+            // llama-server's error in Anthropic terms, its status kind kept (server_error -> api_error 500).
+            var anthropicType = AnthropicErrors.FromOpenAiType(error.Type);
             using var translated = new PooledBuffer(512);
-            var anthropicType = OpenAiToAnthropicResponse.TranslateError(body.WrittenSpan, translated);
+            AnthropicErrors.WriteBody(anthropicType, upstreamMessage, translated);
             http.Response.StatusCode = AnthropicErrors.StatusCodeFor(anthropicType);
             http.Response.ContentType = "application/json";
             await WriteAllAsync(http, translated.WrittenMemory, request);
             return;
         }
 
-        // Same dialect on both sides: the upstream's own error body is already in the client's format.
-        if (upstreamDialect == request.ClientDialect && body is not null && upstreamMessage is not null && status is not (401 or 403))
-        {
-            http.Response.StatusCode = status;
-            http.Response.ContentType = "application/json";
-            await WriteAllAsync(http, body.WrittenMemory, request);
-            return;
-        }
-
-        var (kind, message) = status switch
-        {
-            401 or 403 => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' rejected the gateway's credentials (HTTP {status}); check Gateway:Upstreams ApiKey for it."),
-            429 => (ApiErrorKind.RateLimited, $"Upstream '{instance.Name}' is rate limiting: {upstreamMessage}"),
-            503 => (ApiErrorKind.Overloaded, $"Upstream '{instance.Name}' is unavailable (HTTP 503, e.g. still loading the model): {upstreamMessage}"),
-            >= 400 and < 500 => (ApiErrorKind.InvalidRequest, $"Upstream '{instance.Name}' rejected the request (HTTP {status}): {upstreamMessage}"),
-            _ => (ApiErrorKind.UpstreamError, $"Upstream '{instance.Name}' failed (HTTP {status}): {upstreamMessage}"),
-        };
-        await ApiErrorWriter.WriteAsync(http, request.ClientDialect, kind, message);
+        await ApiErrorWriter.WriteAsync(http, request.ClientDialect, failureKind, failure);
     }
 
-    /// <summary>Reads <c>error.message</c> (OpenAI and Anthropic) or a bare string body; never throws.</summary>
-    internal static string? ExtractErrorMessage(ReadOnlySpan<byte> body)
+    /// <summary>
+    /// The message for an upstream error that is the request's fault. Anthropic callers get a context overflow in
+    /// Anthropic's own words, "prompt is too long: N tokens > M maximum", which is what Claude Code looks for before it
+    /// compacts a conversation.
+    /// </summary>
+    private static string RequestFaultMessage(ApiDialect dialect, string instance, int status, in UpstreamErrorBody error)
     {
-        try
+        if (dialect == ApiDialect.Anthropic && error.Type == "exceed_context_size_error" && error.PromptTokens is { } prompt && error.ContextTokens is { } context)
         {
-            var reader = new Utf8JsonReader(body);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return body.Length == 0 ? null : Encoding.UTF8.GetString(body[..Math.Min(body.Length, 500)]);
-            }
-
-            var depth = reader.CurrentDepth;
-            var inError = false;
-            while (reader.Read())
-            {
-                if (reader.TokenType == JsonTokenType.PropertyName)
-                {
-                    if (!inError && reader.CurrentDepth == depth + 1 && reader.ValueTextEquals("error"u8))
-                    {
-                        reader.Read();
-                        if (reader.TokenType == JsonTokenType.String)
-                        {
-                            return reader.GetString();
-                        }
-
-                        inError = reader.TokenType == JsonTokenType.StartObject;
-                        continue;
-                    }
-
-                    if (inError && reader.CurrentDepth == depth + 2 && reader.ValueTextEquals("message"u8))
-                    {
-                        reader.Read();
-                        return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    }
-                }
-            }
-        }
-        catch (JsonException)
-        {
+            return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"prompt is too long: {prompt} tokens > {context} maximum");
         }
 
-        return null;
+        return error.Message is { Length: > 0 } message
+            ? $"Upstream '{instance}' could not process this request: {message}"
+            : $"Upstream '{instance}' rejected the request (HTTP {status}).";
+    }
+
+    private static async Task RelayVerbatimAsync(HttpContext http, GatewayRequestContext request, int status, PooledBuffer body, bool retry)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        if (status < 500)
+        {
+            // The caller's own fault: retrying the same request cannot help (unless the upstream is only rate limiting).
+            http.Response.Headers["x-should-retry"] = retry ? "true" : "false";
+        }
+
+        await WriteAllAsync(http, body.WrittenMemory, request);
     }
 
     /// <summary>Sends what was written to the client, counting it; false when the client is gone.</summary>

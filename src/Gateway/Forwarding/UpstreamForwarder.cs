@@ -66,6 +66,7 @@ internal sealed class UpstreamForwarder(
                 }
             }
 
+            UpstreamHttpTransformer.UsePreparedBody(http, request.UpstreamBody);
             instance.RequestStarted();
             try
             {

@@ -77,7 +77,7 @@ internal sealed class UpstreamHttpClient : IDisposable
         AutomaticDecompression = DecompressionMethods.None,
         UseCookies = false,
         EnableMultipleHttp2Connections = true,
-        ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
+        ActivityHeadersPropagator = new ReverseProxyPropagator(new TraceContextPropagator(DistributedContextPropagator.Current)),
         ConnectTimeout = TimeSpan.FromSeconds(options.Timeouts.ConnectSeconds),
         PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
 

@@ -6,9 +6,10 @@ namespace LlamaGateway.Hosting;
 
 /// <summary>
 /// Applies configuration reloads all or nothing. On every reload it builds (binds and validates) each gated options
-/// type; only when all are valid are they committed and their listeners told. An invalid edit is logged with the
-/// validators' key-naming messages and the last good configuration stays in force. Runs on the file watcher's thread,
-/// so it never throws.
+/// type and checks it against its <see cref="IReloadGuard{TOptions}"/>s; only when all are valid and allowed are they
+/// committed and their listeners told. An invalid edit is logged with the validators' key-naming messages, a refused
+/// one with what it would have done, and the last good configuration stays in force. Runs on the file watcher's
+/// thread, so it never throws.
 /// </summary>
 internal sealed class ConfigurationReloadGate : IDisposable
 {
@@ -19,6 +20,7 @@ internal sealed class ConfigurationReloadGate : IDisposable
     private readonly ILogger<ConfigurationReloadGate> _logger;
     private readonly IDisposable _subscription;
     private int _rejected;
+    private int _unreadable;
 
     public ConfigurationReloadGate(IConfiguration configuration, IEnumerable<GatedOptionsType> types, IServiceProvider services, ILogger<ConfigurationReloadGate> logger)
     {
@@ -30,13 +32,20 @@ internal sealed class ConfigurationReloadGate : IDisposable
         {
             foreach (var provider in root.Providers.OfType<ReloadTolerantJsonConfigurationSource.Provider>())
             {
-                provider.ReloadFailed += (path, ex) => ReliabilityLog.ConfigurationFileUnreadable(_logger, path, ex.InnerException?.Message ?? ex.Message);
+                provider.ReloadFailed += (path, reason) =>
+                {
+                    Interlocked.Increment(ref _unreadable);
+                    ReliabilityLog.ConfigurationFileUnreadable(_logger, path, reason);
+                };
             }
         }
     }
 
-    /// <summary>Reloads rejected so far (for tests and the dashboard).</summary>
+    /// <summary>Reloads rejected (invalid or refused) so far (for tests and the dashboard).</summary>
     public int RejectedReloads => Volatile.Read(ref _rejected);
+
+    /// <summary>Changes of the configuration file that could not be read or parsed so far (for tests).</summary>
+    public int UnreadableReloads => Volatile.Read(ref _unreadable);
 
     public void Join(IGatedOptions member)
     {
@@ -62,19 +71,29 @@ internal sealed class ConfigurationReloadGate : IDisposable
             lock (_sync)
             {
                 var errors = new List<string>();
+                var refusals = new List<string>();
                 var built = new List<(IGatedOptions Member, object Value)>(_members.Count);
                 foreach (var member in _members)
                 {
-                    if (member.TryBuild(errors) is { } value)
+                    if (member.TryBuild(errors, refusals) is { } value)
                     {
                         built.Add((member, value));
                     }
                 }
 
-                if (errors.Count > 0)
+                if (errors.Count > 0 || refusals.Count > 0)
                 {
                     Interlocked.Increment(ref _rejected);
-                    ReliabilityLog.ConfigurationRejected(_logger, string.Join("; ", errors));
+                    if (errors.Count > 0)
+                    {
+                        ReliabilityLog.ConfigurationRejected(_logger, string.Join("; ", errors));
+                    }
+
+                    if (refusals.Count > 0)
+                    {
+                        ReliabilityLog.ConfigurationRefused(_logger, string.Join("; ", refusals));
+                    }
+
                     return;
                 }
 
@@ -104,8 +123,11 @@ internal sealed record GatedOptionsType(Type OptionsType);
 /// <summary>What the gate needs of a <see cref="LastGoodOptionsMonitor{TOptions}"/>, whatever its options type.</summary>
 internal interface IGatedOptions
 {
-    /// <summary>Binds and validates the current configuration; null (with the reasons added) when invalid.</summary>
-    object? TryBuild(List<string> errors);
+    /// <summary>
+    /// Binds and validates the current configuration and checks it against the value in force; null when invalid
+    /// (the reasons added to <paramref name="errors"/>) or refused (added to <paramref name="refusals"/>).
+    /// </summary>
+    object? TryBuild(List<string> errors, List<string> refusals);
 
     void Commit(object value);
 

@@ -33,7 +33,8 @@ internal static class GatewayConfiguration
 
     /// <summary>
     /// Adds the located file (or <paramref name="path"/>) ahead of environment variables and the command line. The file
-    /// is watched: edits apply while running, and an edit that does not parse keeps the last good values.
+    /// is watched: edits apply while running, and an edit that cannot be read or parsed (or a deleted file) keeps the last
+    /// good values.
     /// </summary>
     public static WebApplicationBuilder AddGatewayConfiguration(this WebApplicationBuilder builder, string[] args, string? path = null)
     {
@@ -42,9 +43,18 @@ internal static class GatewayConfiguration
         {
             var sources = builder.Configuration.Sources;
             sources.Clear();
-            var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, ReloadOnChange = true };
+            var file = new ReloadTolerantJsonConfigurationSource { Path = Path.GetFullPath(path), Optional = false, WatchForChanges = true };
             file.ResolveFileProvider();
-            ((IConfigurationBuilder)builder.Configuration).Add(file);
+            try
+            {
+                // The first load happens here; a missing, unreadable or unparsable file stops start-up.
+                ((IConfigurationBuilder)builder.Configuration).Add(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or FormatException)
+            {
+                var reason = ReloadTolerantJsonConfigurationSource.Provider.Reason(ex is InvalidDataException { InnerException: { } inner } ? inner : ex);
+                throw new GatewayStartupException($"The configuration file {Path.GetFullPath(path)} could not be read: {reason}", ex);
+            }
             builder.Configuration.AddEnvironmentVariables("ASPNETCORE_");
             builder.Configuration.AddEnvironmentVariables();
             builder.Configuration.AddCommandLine(args);

@@ -14,6 +14,7 @@ internal static class GatewayLogging
         var logger = new LoggerConfiguration()
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
+            .Filter.ByExcluding(StartupFailure.IsHostStartupFault)
             .WriteTo.Sink(new BackgroundLogSink(ConsoleSink(), capacity: 10_000))
             .CreateLogger();
         builder.Logging.ClearProviders();

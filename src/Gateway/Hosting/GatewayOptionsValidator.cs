@@ -1,4 +1,5 @@
 using LlamaGateway.Normalization;
+using LlamaGateway.SlotPersistence;
 using LlamaGateway.Upstreams;
 using Microsoft.Extensions.Options;
 
@@ -53,6 +54,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
 
             ValidateSlotSave(errors, key, upstream);
         }
+
+        SlotFileNames.FindCollisions(errors, options.Upstreams);
 
         if (!Enum.TryParse<BillingHeaderMode>(options.Normalization.BillingHeader, ignoreCase: true, out _))
         {

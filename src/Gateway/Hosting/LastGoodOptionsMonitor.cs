@@ -8,19 +8,21 @@ namespace LlamaGateway.Hosting;
 /// change callback, on the file watcher's thread) throws <see cref="OptionsValidationException"/>. This one keeps the
 /// last value that validated; new values arrive only through <see cref="ConfigurationReloadGate"/>. The first read
 /// still throws for an invalid configuration, which keeps <c>ValidateOnStart</c> failing fast with the validators'
-/// messages.
+/// messages. A valid new value must also pass every <see cref="IReloadGuard{TOptions}"/> against the value in force.
 /// </summary>
 internal sealed class LastGoodOptionsMonitor<TOptions> : IOptionsMonitor<TOptions>, IGatedOptions
     where TOptions : class
 {
     private readonly object _sync = new();
     private readonly IOptionsFactory<TOptions> _factory;
+    private readonly IReloadGuard<TOptions>[] _guards;
     private readonly List<Action<TOptions, string?>> _listeners = [];
     private TOptions? _current;
 
-    public LastGoodOptionsMonitor(IOptionsFactory<TOptions> factory, ConfigurationReloadGate gate)
+    public LastGoodOptionsMonitor(IOptionsFactory<TOptions> factory, ConfigurationReloadGate gate, IEnumerable<IReloadGuard<TOptions>> guards)
     {
         _factory = factory;
+        _guards = guards.ToArray();
         gate.Join(this);
     }
 
@@ -55,11 +57,23 @@ internal sealed class LastGoodOptionsMonitor<TOptions> : IOptionsMonitor<TOption
         return new Subscription(this, listener);
     }
 
-    object? IGatedOptions.TryBuild(List<string> errors)
+    object? IGatedOptions.TryBuild(List<string> errors, List<string> refusals)
     {
         try
         {
-            return _factory.Create(Options.DefaultName);
+            var next = _factory.Create(Options.DefaultName);
+            var current = Volatile.Read(ref _current);
+            var refused = false;
+            foreach (var guard in _guards)
+            {
+                if (current is not null && guard.Refuse(current, next) is { } refusal)
+                {
+                    refusals.Add(refusal);
+                    refused = true;
+                }
+            }
+
+            return refused ? null : next;
         }
         catch (OptionsValidationException ex)
         {

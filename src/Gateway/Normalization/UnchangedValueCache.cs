@@ -235,7 +235,7 @@ internal sealed class UnchangedValueCache
 
         var key = KeyOf(bytes);
         // The whole value's hash: a new turn's message often starts like an old one (role, block type, tool id).
-        var tag = Conversations.XxHash64.Hash(bytes, (ulong)bytes.Length) | 1;
+        var tag = (ulong)System.IO.Hashing.XxHash64.HashToUInt64(bytes, bytes.Length) | 1;
         ref var seen = ref _seen[(int)(tag & (SeenSlots - 1))];
         if (Volatile.Read(ref seen) != tag)
         {

@@ -186,12 +186,13 @@ internal sealed class GatewayRequestContext : IDisposable
     /// <summary>Whether any response byte has been produced by the upstream (so a retry would replay generation).</summary>
     public bool UpstreamResponded { get; set; }
 
+    /// <summary>Records the failure (bounded: it is logged and listed, and may quote client or upstream text).</summary>
     public void Fail(ApiErrorKind kind, string message)
     {
         if (FailureKind is null)
         {
             FailureKind = kind;
-            FailureMessage = message;
+            FailureMessage = BoundedText.Truncate(message, BoundedText.MaxMessageChars);
         }
     }
 

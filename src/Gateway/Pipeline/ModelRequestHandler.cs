@@ -195,7 +195,7 @@ internal sealed class ModelRequestHandler(
             request.ChunkedPrefill = null;
             if (attempts >= maxAttempts)
             {
-                var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.LastError}";
+                var message = $"No upstream could be reached after {attempts} attempts; last: {unreachable.PublicError}";
                 request.Fail(ApiErrorKind.UpstreamUnavailable, message);
                 await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.UpstreamUnavailable, message);
                 return;

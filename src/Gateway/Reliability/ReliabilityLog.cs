@@ -30,6 +30,13 @@ internal static partial class ReliabilityLog
         Message = "Configuration file {Path} could not be read, the last good configuration stays in force: {Reason}")]
     public static partial void ConfigurationFileUnreadable(ILogger logger, string path, string reason);
 
+    [LoggerMessage(EventId = 114, Level = LogLevel.Warning,
+        Message = "Configuration change refused, the last good configuration stays in force: {Reasons}")]
+    public static partial void ConfigurationRefused(ILogger logger, string reasons);
+
+    [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "API keys reloaded: {Users} user(s){Names}; admin key {Admin}")]
+    public static partial void KeysReloaded(ILogger logger, int users, string names, string admin);
+
     [LoggerMessage(EventId = 113, Level = LogLevel.Error, Message = "A configuration change listener failed")]
     public static partial void ConfigurationListenerFailed(ILogger logger, Exception exception);
 

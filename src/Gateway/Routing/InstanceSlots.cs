@@ -57,7 +57,7 @@ internal sealed class InstanceSlots(UpstreamInstance instance)
 
         // Side-lane slots are the highest-numbered ones, so conversation slots keep stable low ids. By default only
         // big instances reserve one: measured on 3 slots, a reserved slot cost a whole conversation's capacity and
-        // 37% more re-computed tokens (bench/results/side-lane.md), while a short side request on a conversation's
+        // 37% more re-computed tokens (bench/results/archive/2026-11-22-side-lane/), while a short side request on a conversation's
         // slot keeps less than half of it, so llama-server saves that state to its RAM cache and restores it later.
         var sideLanes = Math.Clamp(sideLaneSetting ?? (count >= DefaultSideLaneMinimumSlots ? 1 : 0), 0, count - 1);
         for (var i = 0; i < count; i++)

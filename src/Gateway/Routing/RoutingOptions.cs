@@ -23,7 +23,7 @@ internal sealed class RoutingOptions
     /// call, which keeps what it processed, and sends it again once the short prompt is processed): llama-server fills
     /// batches slot by slot in index order, so otherwise the short prompt waits for the whole long one.
     /// Off by default: in the cache bench it made follow-up turns faster and new conversations' first turns slower,
-    /// with no clear gain over all turns (bench/results/HISTORY.md, session 9).</summary>
+    /// with no clear gain over all turns.</summary>
     public bool PreemptLongPrefills { get; set; }
 
     /// <summary>

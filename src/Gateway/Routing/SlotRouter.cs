@@ -177,7 +177,10 @@ internal sealed class SlotRouter
         }
     }
 
-    /// <summary>Why no instance can take a request: each instance's state, for the 503 message.</summary>
+    /// <summary>
+    /// Why no instance can take a request: each instance's state, for the 503 message. Only the gateway's own words
+    /// (<see cref="UpstreamInstance.PublicError"/>): the instance's LastError may quote another user's upstream error.
+    /// </summary>
     public string DescribeUnavailable(ApiRoute route)
     {
         var instances = _registry.Instances;
@@ -185,7 +188,7 @@ internal sealed class SlotRouter
         foreach (var instance in instances)
         {
             var state = !CanServe(instance, route) ? "speaks only the Anthropic dialect"
-                : instance.IsHealthy ? "all slots busy" : instance.LastError ?? "unhealthy";
+                : instance.IsHealthy ? "all slots busy" : instance.PublicError ?? "unhealthy";
             parts.Add($"'{instance.Name}' ({instance.DestinationPrefix}): {state}");
         }
 
@@ -526,7 +529,7 @@ internal sealed class SlotRouter
     /// marked as chunked from now on, so shorter prompts no longer wait for it and it waits for them (<see cref="WaitForShorterPrefillsAsync"/>). Not only
     /// new conversations' long prompts: a follow-up turn with a thousand new tokens also gives way to the many with a
     /// few hundred (the cache bench's follow-up mean fell from 4.9 to 2.2 s with it, and from 3.6 to 2.6 s when only
-    /// long prefills were chunked; HISTORY, session 14).
+    /// long prefills were chunked; bench/results/archive/2026-12-04-chunked-prefill/).
     /// </summary>
     public PrefillChunkPlan? PlanPrefillChunks(RoutingLease lease, ConversationFingerprint? fingerprint)
     {

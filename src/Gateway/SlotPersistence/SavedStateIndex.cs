@@ -55,8 +55,8 @@ internal sealed class SavedStateIndex
         }
     }
 
-    /// <summary>The file name of the <paramref name="number"/>-th file for an instance: only characters llama-server's filename check accepts.</summary>
-    public static string FileName(string instanceName, int number) => "llama-gateway-" + SafeName(instanceName) + "-" + number.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".bin";
+    /// <summary>The file name of the <paramref name="number"/>-th file for an instance (<see cref="SlotFileNames"/>).</summary>
+    public static string FileName(string instanceName, int number) => SlotFileNames.For(instanceName, number);
 
     /// <summary>
     /// Picks the file to save <paramref name="content"/> into and marks it being written, or says why it is not saved
@@ -329,18 +329,4 @@ internal sealed class SavedStateIndex
         && (shorter.Chain.Length == 0 || longer.Chain[shorter.Chain.Length - 1] == shorter.Chain[^1]);
 
     private static long Mib(long bytes) => (bytes + (1024 * 1024) - 1) / (1024 * 1024);
-
-    private static string SafeName(string name)
-    {
-        var chars = name.Length > 64 ? name[..64].ToCharArray() : name.ToCharArray();
-        for (var i = 0; i < chars.Length; i++)
-        {
-            if (!char.IsAsciiLetterOrDigit(chars[i]) && chars[i] is not ('-' or '_'))
-            {
-                chars[i] = '_';
-            }
-        }
-
-        return new string(chars);
-    }
 }

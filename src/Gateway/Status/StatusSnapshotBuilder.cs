@@ -69,7 +69,7 @@ internal sealed class StatusSnapshotBuilder(
             slots += slotRows.Count;
             busy += instanceBusy;
             instances.Add(new StatusInstance(instance.Name, instance.DestinationPrefix, instance.Dialect == Pipeline.ApiDialect.OpenAi ? "openai" : "anthropic",
-                instance.IsHealthy, instance.LastError, instance.ModelName, instance.SlotCount, instanceBusy, state?.Queued ?? 0,
+                instance.IsHealthy, viewer.Full ? instance.LastError : instance.PublicError, instance.ModelName, instance.SlotCount, instanceBusy, state?.Queued ?? 0,
                 Math.Round(state?.PrefillTokensPerSecond ?? 0, 1), Math.Round(state?.AverageHoldSeconds ?? 0, 2),
                 instance.PrefillPauses, Math.Round(instance.PrefillPausedTime.TotalSeconds, 1),
                 instance.ChunkedPrefills, instance.PrefillChunks, Math.Round(instance.ChunkYieldTime.TotalSeconds, 1), SlotSave(instance), slotRows));

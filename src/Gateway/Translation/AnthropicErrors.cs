@@ -129,6 +129,7 @@ internal static class AnthropicErrors
     /// <summary>Writes <c>{"type":"error","error":{"type":...,"message":...}}</c>.</summary>
     public static void WriteBody(string anthropicType, string message, IBufferWriter<byte> output)
     {
+        message = Errors.BoundedText.Truncate(message, Errors.BoundedText.MaxMessageChars);
         using var writer = new Utf8JsonWriter(output, JsonText.WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, "error"u8);

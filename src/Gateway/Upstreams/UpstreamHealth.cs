@@ -14,24 +14,37 @@ internal sealed class UpstreamHealth(IOptionsMonitor<GatewayOptions> options, Ti
     /// <summary>Raised when an instance is taken out of routing, so it is probed on the short schedule from now.</summary>
     public event Action<UpstreamInstance>? WentDown;
 
-    /// <summary>The upstream answered a request properly (any status below 500, or a stream that completed).</summary>
+    /// <summary>The upstream answered a request properly (a complete response or stream).</summary>
     public void RequestSucceeded(UpstreamInstance instance) => instance.RecordSuccess();
 
     /// <summary>
-    /// A request failed on the upstream's side after reaching it (HTTP 5xx, a broken, stalled or cut-short stream, a
-    /// timeout); enough of them in a row take the instance out of routing.
+    /// The upstream refused a request for the request's own sake (a 4xx, or a 5xx about the request: see
+    /// <see cref="Forwarding.UpstreamErrorClassifier"/>). Neither counts against the instance nor resets its failures:
+    /// a user sending bad requests must not be able to keep a failing instance in routing either.
     /// </summary>
-    public void RequestFailed(UpstreamInstance instance, string reason)
+    public void RequestRejected(UpstreamInstance instance)
     {
-        var (failures, tookOut) = instance.RecordFailure(reason, options.CurrentValue.Health.FailureThreshold);
+        // Nothing to record: the instance's HTTP layer works, which says nothing about its inference.
+    }
+
+    /// <summary>
+    /// A request failed on the upstream's side after reaching it (HTTP 5xx that is not about the request, a broken,
+    /// stalled or cut-short stream, a timeout); enough of them in a row take the instance out of routing.
+    /// <paramref name="reason"/> is the gateway's own words (users see it); <paramref name="upstreamDetail"/>, the
+    /// upstream's text, goes only into the admin's <see cref="UpstreamInstance.LastError"/> and the log, bounded.
+    /// </summary>
+    public void RequestFailed(UpstreamInstance instance, string reason, string? upstreamDetail = null)
+    {
+        var full = upstreamDetail is null ? reason : $"{reason}: {Errors.BoundedText.Truncate(upstreamDetail)}";
+        var (failures, tookOut) = instance.RecordFailure(full, reason, options.CurrentValue.Health.FailureThreshold);
         if (tookOut)
         {
-            ReliabilityLog.UpstreamFailing(logger, instance.Name, failures, reason);
+            ReliabilityLog.UpstreamFailing(logger, instance.Name, failures, full);
             WentDown?.Invoke(instance);
         }
         else
         {
-            ReliabilityLog.UpstreamRequestFailed(logger, instance.Name, failures, reason);
+            ReliabilityLog.UpstreamRequestFailed(logger, instance.Name, failures, full);
         }
     }
 
@@ -78,9 +91,10 @@ internal sealed class UpstreamHealth(IOptionsMonitor<GatewayOptions> options, Ti
         ProbeFailed(instance, reason);
     }
 
-    public void ProbeFailed(UpstreamInstance instance, string reason)
+    /// <param name="publicReason">What users may see, when <paramref name="reason"/> may hold upstream text of a request.</param>
+    public void ProbeFailed(UpstreamInstance instance, string reason, string? publicReason = null)
     {
-        if (instance.MarkUnhealthy(reason))
+        if (instance.MarkUnhealthy(reason, publicReason))
         {
             GatewayLog.UpstreamUnavailable(logger, instance.Name, instance.DestinationPrefix, reason);
             WentDown?.Invoke(instance);

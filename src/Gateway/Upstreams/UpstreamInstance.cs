@@ -10,6 +10,7 @@ internal sealed class UpstreamInstance
 {
     private volatile int _slotCount;
     private volatile string? _lastError;
+    private volatile string? _publicError;
     private int _healthy = 1;
     private int _consecutiveFailures;
     private int _generation;
@@ -53,7 +54,17 @@ internal sealed class UpstreamInstance
 
     public bool IsHealthy => Volatile.Read(ref _healthy) == 1;
 
+    /// <summary>
+    /// Why the instance last failed, as the admin sees it: may quote an upstream's answer to one user's request, so
+    /// it is shown only to the admin (bounded; see <see cref="PublicError"/>).
+    /// </summary>
     public string? LastError => _lastError;
+
+    /// <summary>
+    /// Why the instance last failed in the gateway's own words only (no upstream or client text), for everyone:
+    /// error messages to users and their view of /status.json.
+    /// </summary>
+    public string? PublicError => _publicError;
 
     /// <summary>llama-server's model path or alias, from <c>/props</c>, for the dashboard.</summary>
     public string? ModelName { get; set; }
@@ -109,14 +120,19 @@ internal sealed class UpstreamInstance
         }
 
         _lastError = null;
+        _publicError = null;
         Interlocked.Increment(ref _generation);
         return true;
     }
 
-    /// <summary>Takes the instance out of routing; true when it was in.</summary>
-    public bool MarkUnhealthy(string reason)
+    /// <summary>
+    /// Takes the instance out of routing; true when it was in. <paramref name="publicReason"/> (default: the reason)
+    /// must be the gateway's own words.
+    /// </summary>
+    public bool MarkUnhealthy(string reason, string? publicReason = null)
     {
-        _lastError = reason;
+        _lastError = Errors.BoundedText.Truncate(reason, Errors.BoundedText.MaxMessageChars);
+        _publicError = publicReason is null ? _lastError : Errors.BoundedText.Truncate(publicReason, Errors.BoundedText.MaxMessageChars);
         if (Interlocked.Exchange(ref _healthy, 0) == 0)
         {
             return false;
@@ -145,10 +161,10 @@ internal sealed class UpstreamInstance
     /// A request failed on the upstream's side. Returns the failures in a row and whether this one took the instance
     /// out of routing (at <paramref name="threshold"/>).
     /// </summary>
-    public (int Failures, bool TookOut) RecordFailure(string reason, int threshold)
+    public (int Failures, bool TookOut) RecordFailure(string reason, string publicReason, int threshold)
     {
         var failures = Interlocked.Increment(ref _consecutiveFailures);
-        var tookOut = failures >= threshold && MarkUnhealthy(reason);
+        var tookOut = failures >= threshold && MarkUnhealthy(reason, publicReason);
         return (failures, tookOut);
     }
 

@@ -97,7 +97,7 @@ internal sealed class UpstreamMonitor : BackgroundService
         catch (BrokenCircuitException)
         {
             // The circuit opened on earlier failures and is not yet due a trial call: still down, nothing was sent.
-            _health.ProbeFailed(instance, instance.LastError ?? "not answering (circuit open)");
+            _health.ProbeFailed(instance, instance.LastError ?? "not answering (circuit open)", instance.PublicError ?? "not answering (circuit open)");
         }
         catch (TimeoutRejectedException)
         {

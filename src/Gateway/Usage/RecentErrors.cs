@@ -37,14 +37,16 @@ internal sealed class RecentErrors(TimeProvider time)
             return;
         }
 
-        // An upstream error passed through keeps the upstream's status; otherwise the gateway's own applies.
-        var status = request.UpstreamStatus >= 400 ? request.UpstreamStatus : ApiErrorWriter.StatusCode(kind);
+        // An upstream failure passed through keeps the upstream's status; otherwise (the gateway's own errors, an upstream
+        // error classified as the request's) the status the gateway answered with applies.
+        var status = request.UpstreamStatus >= 400 && kind == ApiErrorKind.UpstreamError ? request.UpstreamStatus : ApiErrorWriter.StatusCode(kind);
         Add(request.Route.Path(), status, kind.ToString(), message, request.User ?? UsageLedger.AnonymousUser, request.Lease?.Instance.Name);
     }
 
     public void Add(string route, int status, string kind, string message, string user, string? upstream)
     {
-        var error = new RecentError(time.GetUtcNow(), route, status, kind, message, user, upstream);
+        // Bounded here too: every entry is kept and served to the dashboard, whoever built the message.
+        var error = new RecentError(time.GetUtcNow(), route, status, kind, BoundedText.Truncate(message, BoundedText.MaxMessageChars), user, upstream);
         Interlocked.Increment(ref _total);
         lock (_gate)
         {

@@ -245,6 +245,9 @@ public sealed class ForwardingTests
         });
         await using var gateway = await GatewayHost.StartAsync(upstream.BaseUrl, dialect: "anthropic");
 
+        // The pool is per (instance, slot count): a request sent before the start-up probe read /props would use the
+        // one-slot pool, the next ones the discovered count's, on a connection of their own.
+        await gateway.WaitForStartupProbeAsync();
         for (var i = 0; i < 3; i++)
         {
             using var message = await gateway.Client.SendAsync(MessagesRequest("""{"model":"x","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"""));

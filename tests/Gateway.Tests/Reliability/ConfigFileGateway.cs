@@ -55,7 +55,9 @@ internal sealed class ConfigFileGateway : IAsyncDisposable
         return JsonSerializer.Serialize(new { Gateway = gateway }, new JsonSerializerOptions { WriteIndented = true });
     }
 
-    public static async Task<ConfigFileGateway> StartAsync(string json)
+    /// <param name="json">The file's text.</param>
+    /// <param name="args">More command-line configuration (e.g. upstreams given there rather than in the file).</param>
+    public static async Task<ConfigFileGateway> StartAsync(string json, params string[] args)
     {
         var directory = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gateway-config-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -65,7 +67,7 @@ internal sealed class ConfigFileGateway : IAsyncDisposable
         WebApplication? app = null;
         try
         {
-            app = GatewayApplication.Create(["--urls", "http://127.0.0.1:0"], configPath: path);
+            app = GatewayApplication.Create(["--urls", "http://127.0.0.1:0", .. args], configPath: path);
             app.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
             await app.StartAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();

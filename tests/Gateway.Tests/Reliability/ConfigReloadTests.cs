@@ -119,10 +119,11 @@ public sealed class ConfigReloadTests
     }
 
     [Fact]
-    public async Task Reload_UsersAddedAndRemoved_KeysApplyWithoutRestart()
+    public async Task Reload_UsersAddedToOpenGateway_KeysRequiredAndRemovingThemAllRefused()
     {
         await using var upstream = await KillableUpstream.StartAsync((http, _) => Traffic.WriteJsonAsync(http, StreamPath.OpenAiPassThrough));
         await using var gateway = await ConfigFileGateway.StartAsync(ConfigFileGateway.Json([("one", upstream.BaseUrl)]));
+        var gate = gateway.Service<ConfigurationReloadGate>();
         HttpRequestMessage Request(string? key)
         {
             var request = Traffic.Request(StreamPath.OpenAiPassThrough, stream: false);
@@ -146,8 +147,15 @@ public sealed class ConfigReloadTests
             Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
         }
 
+        // Going back to open takes a restart: a reload that removes every user is refused.
         await gateway.WriteAsync(ConfigFileGateway.Json([("one", upstream.BaseUrl)]));
-        await Poll.UntilAsync(() => gateway.Client.SendAsync(Request(null)).Result.StatusCode == HttpStatusCode.OK, "the gateway to be open again", ReloadBound);
+        await Poll.UntilAsync(() => gate.RejectedReloads > 0, "the edit to be refused", ReloadBound);
+        using (var anonymous = await gateway.Client.SendAsync(Request(null)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        }
+
+        Assert.Contains("Configuration change refused", gateway.Logs.All);
     }
 
     [Fact]

@@ -35,7 +35,11 @@ internal sealed class FakeUpstream : IAsyncDisposable
     public int TotalSlots { get; set; } = 4;
 
     /// <summary>Handles model requests; the body has already been read into <see cref="Requests"/>.</summary>
-    public Func<HttpContext, RecordedRequest, Task> Handler { get; set; } = static (http, _) => http.Response.WriteAsync("{}");
+    public Func<HttpContext, RecordedRequest, Task> Handler { get; set; } = static (http, _) =>
+    {
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsync("{}");
+    };
 
     public static async Task<FakeUpstream> StartAsync(Func<HttpContext, RecordedRequest, Task>? handler = null)
     {

@@ -62,6 +62,25 @@ internal sealed class GatewayHost : IAsyncDisposable
         return new GatewayHost(app, address, logs);
     }
 
+    /// <summary>
+    /// Waits until the start-up probe has read every instance's <c>/props</c> (a <see cref="FakeUpstream"/> names its
+    /// model there), so a later probe result cannot reset what a test's requests do to an instance's health.
+    /// </summary>
+    public async Task WaitForStartupProbeAsync()
+    {
+        var registry = Service<LlamaGateway.Upstreams.UpstreamRegistry>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!registry.Instances.All(i => i.ModelName is not null && i.IsHealthy))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("Timed out waiting for the start-up probe");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
