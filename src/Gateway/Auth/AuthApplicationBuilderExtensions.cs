@@ -6,11 +6,13 @@ namespace LlamaGateway.Auth;
 internal static class AuthApplicationBuilderExtensions
 {
     /// <summary>
-    /// The middleware in front of the model routes, in order: request metrics (so 401s and 429s are counted too),
-    /// API keys, then the per-user cap (which needs to know the user). Logs whether the gateway is open.
+    /// The middleware in front of the endpoints, in order: routing (each decision below is read from the matched
+    /// endpoint's <see cref="Hosting.GatewayRoute"/>, never from the path), request metrics (so 401s and 429s are
+    /// counted too), API keys, then the per-user cap (which needs to know the user). Logs whether the gateway is open.
     /// </summary>
     public static WebApplication UseGatewayAccess(this WebApplication app)
     {
+        app.UseRouting();
         app.UseMiddleware<RequestMetricsMiddleware>();
         app.UseMiddleware<ApiKeyAuthenticationMiddleware>();
         app.UseRateLimiter();

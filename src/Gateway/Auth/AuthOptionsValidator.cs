@@ -63,22 +63,37 @@ internal sealed class AuthOptionsValidator(Func<string, string?>? getEnvironment
         }
 
         var limits = options.Limits;
-        if (limits.MaxConcurrentRequestsPerUser < 0)
+        ValidateCap("Gateway:Limits", limits.MaxConcurrentRequestsPerUser, limits.QueueLimit, limits.QueueSeconds, errors);
+        ValidateCap("Gateway:Limits:CountTokens", limits.CountTokens.MaxConcurrentRequestsPerUser, limits.CountTokens.QueueLimit, limits.CountTokens.QueueSeconds, errors);
+        if (limits.MaxFailedKeyAttempts < 0)
         {
-            errors.Add($"Gateway:Limits:MaxConcurrentRequestsPerUser must be 0 (no cap) or more, got {limits.MaxConcurrentRequestsPerUser}");
+            errors.Add($"Gateway:Limits:MaxFailedKeyAttempts must be 0 (no limit) or more, got {limits.MaxFailedKeyAttempts}");
         }
 
-        if (limits.QueueLimit < 0)
+        if (!(limits.FailedKeyWindowSeconds >= 1) || double.IsInfinity(limits.FailedKeyWindowSeconds) || limits.FailedKeyWindowSeconds > 86400)
         {
-            errors.Add($"Gateway:Limits:QueueLimit must be 0 or more, got {limits.QueueLimit}");
-        }
-
-        if (!(limits.QueueSeconds >= 0) || double.IsInfinity(limits.QueueSeconds) || limits.QueueSeconds > 3600)
-        {
-            errors.Add($"Gateway:Limits:QueueSeconds must be between 0 and 3600 seconds, got {limits.QueueSeconds}");
+            errors.Add($"Gateway:Limits:FailedKeyWindowSeconds must be between 1 and 86400 seconds, got {limits.FailedKeyWindowSeconds}");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateCap(string section, int maxConcurrent, int queueLimit, double queueSeconds, List<string> errors)
+    {
+        if (maxConcurrent < 0)
+        {
+            errors.Add($"{section}:MaxConcurrentRequestsPerUser must be 0 (no cap) or more, got {maxConcurrent}");
+        }
+
+        if (queueLimit < 0)
+        {
+            errors.Add($"{section}:QueueLimit must be 0 or more, got {queueLimit}");
+        }
+
+        if (!(queueSeconds >= 0) || double.IsInfinity(queueSeconds) || queueSeconds > 3600)
+        {
+            errors.Add($"{section}:QueueSeconds must be between 0 and 3600 seconds, got {queueSeconds}");
+        }
     }
 
     private static string Printable(string value) => new(value.Take(MaxNameLength).Select(c => char.IsControl(c) ? '?' : c).ToArray());

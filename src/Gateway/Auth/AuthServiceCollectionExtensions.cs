@@ -7,8 +7,8 @@ namespace LlamaGateway.Auth;
 internal static class AuthServiceCollectionExtensions
 {
     /// <summary>
-    /// Users and their keys (validated at start-up; a reload cannot open a keyed gateway) and the per-user concurrency
-    /// cap.
+    /// Users and their keys (validated at start-up; a reload cannot open a keyed gateway), the per-user concurrency
+    /// caps and the wrong-key limit.
     /// </summary>
     public static IServiceCollection AddGatewayAuth(this IServiceCollection services)
     {
@@ -16,6 +16,7 @@ internal static class AuthServiceCollectionExtensions
         services.AddSingleton<IReloadGuard<GatewayOptions>>(new KeyedAccessReloadGuard());
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<UserConcurrencyLimiter>();
+        services.AddSingleton<FailedKeyAttempts>();
         services.AddRateLimiter(static _ => { });
         services.AddOptions<RateLimiterOptions>().Configure<UserConcurrencyLimiter>(static (options, limiter) =>
         {

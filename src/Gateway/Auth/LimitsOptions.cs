@@ -15,4 +15,16 @@ internal sealed class LimitsOptions
 
     /// <summary>Longest a request waits for one of its user's places before a 429 (seconds).</summary>
     public double QueueSeconds { get; set; } = 60;
+
+    /// <summary><c>Gateway:Limits:CountTokens</c>: count_tokens' own per-user cap.</summary>
+    public CountTokensLimitsOptions CountTokens { get; set; } = new();
+
+    /// <summary>
+    /// Wrong keys one client address may send within <see cref="FailedKeyWindowSeconds"/> before further wrong keys
+    /// from it get 429; 0 turns the limit off. Correct keys are never counted or refused.
+    /// </summary>
+    public int MaxFailedKeyAttempts { get; set; } = 20;
+
+    /// <summary>The window of <see cref="MaxFailedKeyAttempts"/>, from an address's first wrong key (seconds).</summary>
+    public double FailedKeyWindowSeconds { get; set; } = 60;
 }

@@ -5,13 +5,14 @@ using Microsoft.Extensions.Options;
 namespace LlamaGateway.Auth;
 
 /// <summary>
-/// The per-user cap on concurrent model requests (<c>Gateway:Limits</c>): one <see cref="ConcurrencyLimiter"/> per
-/// user with a bounded queue, plus the queue-wait bound that <see cref="ConcurrencyLimiter"/> lacks. Used as ASP.NET
-/// Core's global rate limiter; requests without a user (open gateway), count_tokens and non-model routes are not limited.
+/// The per-user caps on concurrent model requests (<c>Gateway:Limits</c>): one <see cref="ConcurrencyLimiter"/> per
+/// user and policy with a bounded queue, plus the queue-wait bound that <see cref="ConcurrencyLimiter"/> lacks. Used as
+/// ASP.NET Core's global rate limiter; the policy comes from the matched endpoint's <see cref="GatewayRoute.Limit"/>
+/// (generation, or count_tokens with a cap of its own). Requests without a user (open gateway) are not limited.
 /// </summary>
 internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContext>
 {
-    private readonly PartitionedRateLimiter<string> _users;
+    private readonly PartitionedRateLimiter<(UserLimitPolicy Policy, string User)> _users;
     private readonly IOptionsMonitor<GatewayOptions> _options;
     private readonly TimeProvider _time;
 
@@ -22,56 +23,73 @@ internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContex
 
         // The limits are part of the partition key, so a configuration reload takes effect with fresh limiters
         // (requests holding the old ones finish under the old limits).
-        _users = PartitionedRateLimiter.Create<string, string>(user =>
+        _users = PartitionedRateLimiter.Create<(UserLimitPolicy Policy, string User), string>(key =>
         {
-            var limits = _options.CurrentValue.Limits;
-            return RateLimitPartition.GetConcurrencyLimiter(PartitionKey(user, limits), _ => new ConcurrencyLimiterOptions
+            var (permits, queue, _) = Cap(key.Policy);
+            return RateLimitPartition.GetConcurrencyLimiter(PartitionKey(key.Policy, key.User, permits, queue), _ => new ConcurrencyLimiterOptions
             {
-                PermitLimit = limits.MaxConcurrentRequestsPerUser,
-                QueueLimit = limits.QueueLimit,
+                PermitLimit = permits,
+                QueueLimit = queue,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             });
         });
     }
 
-    /// <summary>How long a rejected client should wait before trying again.</summary>
-    public TimeSpan RetryAfter => TimeSpan.FromSeconds(Math.Clamp(_options.CurrentValue.Limits.QueueSeconds / 4, 1, 30));
+    /// <summary>How long a client refused by the generation cap should wait before trying again.</summary>
+    public TimeSpan RetryAfter => RetryAfterFor(UserLimitPolicy.Generation);
 
-    /// <summary>The user's requests running and waiting right now, or null when the user is not limited.</summary>
-    public (long Active, long Queued)? UserStatistics(string user)
+    /// <summary>How long a client refused by <paramref name="policy"/>'s cap should wait before trying again.</summary>
+    public TimeSpan RetryAfterFor(UserLimitPolicy policy) => TimeSpan.FromSeconds(Math.Clamp(Cap(policy).Seconds / 4, 1, 30));
+
+    /// <summary>The user's generating requests running and waiting right now, or null when the user is not limited.</summary>
+    public (long Active, long Queued)? UserStatistics(string user) => UserStatistics(user, UserLimitPolicy.Generation);
+
+    /// <summary>The user's requests under <paramref name="policy"/> running and waiting right now, or null when not limited.</summary>
+    public (long Active, long Queued)? UserStatistics(string user, UserLimitPolicy policy)
     {
-        var limits = _options.CurrentValue.Limits;
-        if (limits.MaxConcurrentRequestsPerUser <= 0 || _users.GetStatistics(user) is not { } statistics)
+        var permits = Cap(policy).Permits;
+        if (permits <= 0 || _users.GetStatistics((policy, user)) is not { } statistics)
         {
             return null;
         }
 
-        return (limits.MaxConcurrentRequestsPerUser - statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount);
+        return (permits - statistics.CurrentAvailablePermits, statistics.CurrentQueuedCount);
     }
 
-    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => LimitedUser(resource) is { } user ? _users.GetStatistics(user) : null;
+    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => LimitedUser(resource) is { } key ? _users.GetStatistics(key) : null;
 
     protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount) =>
-        LimitedUser(resource) is { } user ? _users.AttemptAcquire(user, permitCount) : Unlimited.Instance;
+        LimitedUser(resource) is { } key ? _users.AttemptAcquire(key, permitCount) : Unlimited.Instance;
 
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken)
     {
-        if (LimitedUser(resource) is not { } user)
+        if (LimitedUser(resource) is not { } key)
         {
             return Unlimited.Instance;
         }
 
-        var wait = TimeSpan.FromSeconds(_options.CurrentValue.Limits.QueueSeconds);
+        var (_, _, seconds) = Cap(key.Policy);
+        var section = key.Policy == UserLimitPolicy.CountTokens ? "Gateway:Limits:CountTokens" : "Gateway:Limits";
+        var what = key.Policy == UserLimitPolicy.CountTokens ? "count_tokens requests" : "requests";
+        var wait = TimeSpan.FromSeconds(seconds);
+        var started = _time.GetTimestamp();
         using var timeout = new CancellationTokenSource(wait, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            var lease = await _users.AcquireAsync(user, permitCount, linked.Token);
-            return lease.IsAcquired ? lease : new Rejected(RetryAfter, $"{user} already has the most requests running and waiting that Gateway:Limits allows");
+            var lease = await _users.AcquireAsync(key, permitCount, linked.Token);
+            if (!lease.IsAcquired)
+            {
+                return new Rejected(RetryAfterFor(key.Policy), $"{key.User} already has the most {what} running and waiting that {section} allows");
+            }
+
+            // Reached only when the user's places were all taken: the request log reports the wait.
+            resource.Features.Set(new UserCapWait(_time.GetElapsedTime(started)));
+            return lease;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new Rejected(RetryAfter, $"{user}'s request waited {wait.TotalSeconds:0.#} s (Gateway:Limits:QueueSeconds) behind that user's other requests");
+            return new Rejected(RetryAfterFor(key.Policy), $"{key.User}'s request waited {wait.TotalSeconds:0.#} s ({section}:QueueSeconds) behind that user's other {what}");
         }
     }
 
@@ -87,17 +105,27 @@ internal sealed class UserConcurrencyLimiter : PartitionedRateLimiter<HttpContex
 
     protected override ValueTask DisposeAsyncCore() => _users.DisposeAsync();
 
-    private static string PartitionKey(string user, LimitsOptions limits) =>
-        $"{user}\n{limits.MaxConcurrentRequestsPerUser}\n{limits.QueueLimit}";
+    private static string PartitionKey(UserLimitPolicy policy, string user, int permits, int queue) =>
+        $"{policy}\n{user}\n{permits}\n{queue}";
 
-    private string? LimitedUser(HttpContext http)
+    private (int Permits, int Queue, double Seconds) Cap(UserLimitPolicy policy)
     {
-        if (_options.CurrentValue.Limits.MaxConcurrentRequestsPerUser <= 0 || !ApiPaths.IsCappedRoute(http.Request.Path))
+        var limits = _options.CurrentValue.Limits;
+        return policy == UserLimitPolicy.CountTokens
+            ? (limits.CountTokens.MaxConcurrentRequestsPerUser, limits.CountTokens.QueueLimit, limits.CountTokens.QueueSeconds)
+            : (limits.MaxConcurrentRequestsPerUser, limits.QueueLimit, limits.QueueSeconds);
+    }
+
+    /// <summary>The (policy, user) the request counts against, or null when it is not limited.</summary>
+    private (UserLimitPolicy Policy, string User)? LimitedUser(HttpContext http)
+    {
+        var policy = GatewayRoute.Of(http).Limit;
+        if (policy == UserLimitPolicy.None || Cap(policy).Permits <= 0 || http.Features.Get<AuthenticatedUser>() is not { } user)
         {
             return null;
         }
 
-        return http.Features.Get<AuthenticatedUser>()?.Name;
+        return (policy, user.Name);
     }
 
     private sealed class Unlimited : RateLimitLease

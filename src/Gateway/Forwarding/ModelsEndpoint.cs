@@ -18,7 +18,12 @@ internal static class ModelsEndpoint
                 continue;
             }
 
-            var error = await forwarder.SendAsync(http, instance.DestinationPrefix, client.InvokerFor(instance), ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance, dialect), http.RequestAborted);
+            ForwarderError error;
+            using (var connection = await client.AcquireAsync(instance, ConnectionPool.Short, http.RequestAborted))
+            {
+                error = await forwarder.SendAsync(http, instance.DestinationPrefix, connection.Invoker, ForwarderRequestConfig.Empty, new CredentialSwapTransformer(instance, dialect), http.RequestAborted);
+            }
+
             if (error == ForwarderError.None || http.Response.HasStarted || http.RequestAborted.IsCancellationRequested)
             {
                 return;

@@ -43,19 +43,15 @@ internal sealed class UpstreamForwarder(
         Exception? exception;
         var attempt = 1;
         var preemption = request.Lease.Preemption;
+        var pool = request.Route == ApiRoute.CountTokens ? ConnectionPool.Short : ConnectionPool.Generation;
         while (true)
         {
-            HttpMessageInvoker invoker = request.FreshConnection ? client.FreshConnectionInvoker : client.InvokerFor(instance);
-            if (attempt < MaxAttempts(request.Route))
-            {
-                invoker = new ClosedConnectionInvoker(invoker, request, timeouts.ConnectSeconds);
-            }
-
+            CancellationToken? pause = null;
             if (preemption is not null)
             {
                 try
                 {
-                    invoker = new PausableInvoker(invoker, await preemption.NextAttemptAsync(cancel.Token));
+                    pause = await preemption.NextAttemptAsync(cancel.Token);
                 }
                 catch (OperationCanceledException)
                 {
@@ -66,6 +62,35 @@ internal sealed class UpstreamForwarder(
                 }
             }
 
+            // count_tokens waits for a connection of its own pool, never for one of generation's.
+            UpstreamConnection connection;
+            try
+            {
+                connection = await client.AcquireAsync(instance, pool, cancel.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                error = ForwarderError.RequestCanceled;
+                exception = null;
+                break;
+            }
+
+            if (connection.Waited is { } waited)
+            {
+                request.ConnectionWait = (request.ConnectionWait ?? TimeSpan.Zero) + waited;
+            }
+
+            HttpMessageInvoker invoker = request.FreshConnection ? client.FreshConnectionInvoker : connection.Invoker;
+            if (attempt < MaxAttempts(request.Route))
+            {
+                invoker = new ClosedConnectionInvoker(invoker, request, timeouts.ConnectSeconds);
+            }
+
+            if (pause is { } paused)
+            {
+                invoker = new PausableInvoker(invoker, paused);
+            }
+
             UpstreamHttpTransformer.UsePreparedBody(http, request.UpstreamBody);
             instance.RequestStarted();
             try
@@ -74,6 +99,8 @@ internal sealed class UpstreamForwarder(
             }
             finally
             {
+                // YARP has disposed the upstream response by now, so its connection is back in the pool or closed.
+                connection.Dispose();
                 instance.RequestEnded();
             }
 

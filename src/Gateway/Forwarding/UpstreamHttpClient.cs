@@ -8,20 +8,23 @@ using Microsoft.Extensions.Options;
 
 namespace LlamaGateway.Forwarding;
 
-/// <summary>The HTTP clients forwarded requests use: pooled connections, a pool per upstream instance.</summary>
+/// <summary>
+/// The HTTP clients forwarded requests use: pooled connections, two pools per upstream instance (generation and
+/// short requests), each with as many places as connections, so the gateway knows when a request waits for one.
+/// </summary>
 internal sealed class UpstreamHttpClient : IDisposable
 {
     /// <summary>
-    /// Connections the forwarder may hold to one instance beyond its slot count. llama-server (cpp-httplib) serves each
-    /// connection on one of a fixed set of HTTP threads (slots + 4 by default) for as long as the connection stays
-    /// open, and only adds threads when none is idle as a connection arrives, which a burst outruns: measured on this
-    /// llama-server, a burst of 20 <c>count_tokens</c> on new keep-alive connections was answered 7 at a time, 3 s
-    /// apart (as pooled connections were dropped), and everything else sent meanwhile waited too, a new conversation's
-    /// first turn included. Claude Code sends such a burst (20-40) at every session start. With at most slots + 2
-    /// connections the streams of every slot still each have one, and the rest reuse the other two (one count_tokens
-    /// takes milliseconds): the same burst was answered within 0.11 s.
+    /// Connections count_tokens and /v1/models may hold to one instance, apart from generation's one per slot.
+    /// llama-server (cpp-httplib) serves each connection on one of a fixed set of HTTP threads (slots + 4 by default)
+    /// for as long as the connection stays open, and only adds threads when none is idle as a connection arrives,
+    /// which a burst outruns: measured on this llama-server, a burst of 20 <c>count_tokens</c> on new keep-alive
+    /// connections was answered 7 at a time, 3 s apart, and everything else sent meanwhile waited too. Sharing one
+    /// pool with generation was not enough either: 30 slow count_tokens of one user took every connection and held
+    /// another user's chat completion 29-39 s. With a pool of their own, a flood of them waits for these two (one
+    /// count_tokens takes milliseconds) and a slot's stream always has its own connection.
     /// </summary>
-    public const int ConnectionsBeyondSlots = 2;
+    public const int ShortRequestConnections = 2;
 
     /// <summary>
     /// The named HttpClient of the gateway's own calls to upstreams (health probes, slot save/restore, prefill chunks),
@@ -30,11 +33,12 @@ internal sealed class UpstreamHttpClient : IDisposable
     /// </summary>
     public const string CallClientName = "upstream-calls";
 
-    /// <summary>Connections the gateway's own calls may hold to one instance (see <see cref="ConnectionsBeyondSlots"/>).</summary>
+    /// <summary>Connections the gateway's own calls may hold to one instance (see <see cref="ShortRequestConnections"/>).</summary>
     public const int CallClientConnections = 2;
 
     private readonly GatewayOptions _options;
-    private readonly ConcurrentDictionary<(string Prefix, int Slots), HttpMessageInvoker> _pooled = new();
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(string Prefix, ConnectionPool Pool), Pooled> _pooled = new();
 
     /// <summary>
     /// How long a connection to an upstream may sit idle in a pool before it is dropped; every client the gateway
@@ -47,20 +51,35 @@ internal sealed class UpstreamHttpClient : IDisposable
     /// </summary>
     public static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2);
 
-    public UpstreamHttpClient(IOptions<GatewayOptions> options)
+    public UpstreamHttpClient(IOptions<GatewayOptions> options, TimeProvider time)
     {
         _options = options.Value;
+        _time = time;
         FreshConnectionInvoker = new HttpMessageInvoker(CreateHandler(_options, pooled: false, int.MaxValue), disposeHandler: true);
     }
 
     /// <summary>
-    /// Pooled keep-alive connections to <paramref name="instance"/>, at most its slot count + <see cref="ConnectionsBeyondSlots"/>:
-    /// what every request uses first. A pool is made for the slot count the instance has when first asked (a
-    /// discovered count gets a new pool; the old one's connections close once idle).
+    /// Waits for a place in <paramref name="instance"/>'s <paramref name="pool"/> of pooled keep-alive connections:
+    /// one per slot for generation (the router runs at most one request per slot, so it never waits in practice),
+    /// <see cref="ShortRequestConnections"/> for short requests. The place is held for one upstream call, and the wait
+    /// for it is the request's connection wait, measured truthfully: a connection is back in its pool (or closed) by
+    /// the time the call that used it has returned, so the pool's client, which opens a connection only when no idle
+    /// one is left, never holds more connections than there are places, and nothing queues unseen inside it.
     /// </summary>
-    public HttpMessageInvoker InvokerFor(UpstreamInstance instance) =>
-        _pooled.GetOrAdd((instance.DestinationPrefix, instance.SlotCount), static (key, options) =>
-            new HttpMessageInvoker(CreateHandler(options, pooled: true, key.Slots + ConnectionsBeyondSlots), disposeHandler: true), _options);
+    public async ValueTask<UpstreamConnection> AcquireAsync(UpstreamInstance instance, ConnectionPool pool, CancellationToken cancellationToken)
+    {
+        var pooled = _pooled.GetOrAdd((instance.DestinationPrefix, pool), static (key, options) =>
+            new Pooled(new HttpMessageInvoker(CreateHandler(options, pooled: true, key.Pool == ConnectionPool.Short ? ShortRequestConnections : int.MaxValue), disposeHandler: true), new ConnectionPlaces()), _options);
+        Func<int> limit = pool == ConnectionPool.Short ? static () => ShortRequestConnections : () => Math.Max(1, instance.SlotCount);
+        if (pooled.Places.TryEnter(limit()))
+        {
+            return new UpstreamConnection(pooled.Invoker, pooled.Places, limit, waited: null);
+        }
+
+        var started = _time.GetTimestamp();
+        await pooled.Places.EnterAsync(limit(), cancellationToken);
+        return new UpstreamConnection(pooled.Invoker, pooled.Places, limit, _time.GetElapsedTime(started));
+    }
 
     /// <summary>
     /// A new connection per request, closed after it: for the retry after an upstream closed a pooled connection
@@ -92,11 +111,13 @@ internal sealed class UpstreamHttpClient : IDisposable
 
     public void Dispose()
     {
-        foreach (var invoker in _pooled.Values)
+        foreach (var pooled in _pooled.Values)
         {
-            invoker.Dispose();
+            pooled.Invoker.Dispose();
         }
 
         FreshConnectionInvoker.Dispose();
     }
+
+    private sealed record Pooled(HttpMessageInvoker Invoker, ConnectionPlaces Places);
 }

@@ -7,7 +7,8 @@ internal static class GatewayLogging
     /// <summary>
     /// Serilog to the console, configured from the <c>Serilog</c> section (levels). The console is written from a
     /// background queue (<see cref="BackgroundLogSink"/>): a synchronous console write per request line sat on every
-    /// request's path (profiled under the overhead bench). Disposing the logger at shutdown flushes it.
+    /// request's path (profiled under the overhead bench). Disposing the logger at shutdown flushes it. Kestrel's
+    /// own categories are pinned at Warning (<see cref="KestrelLogPin"/>).
     /// </summary>
     public static WebApplicationBuilder AddGatewayLogging(this WebApplicationBuilder builder)
     {
@@ -19,6 +20,7 @@ internal static class GatewayLogging
             .CreateLogger();
         builder.Logging.ClearProviders();
         builder.Logging.AddSerilog(logger, dispose: true);
+        builder.Services.PostConfigure<LoggerFilterOptions>(KestrelLogPin.Apply);
         return builder;
     }
 

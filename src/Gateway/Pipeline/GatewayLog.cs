@@ -40,4 +40,8 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "{Method} {Route} rejected with 429 for user {User}: {Reason}")]
     public static partial void UserLimited(ILogger logger, string method, string route, string user, string reason);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Warning,
+        Message = "{Remote} sent more than {Limit} wrong API keys within {WindowSeconds} s (Gateway:Limits:MaxFailedKeyAttempts); its wrong keys get 429 for the next {LeftSeconds} s, valid keys still work")]
+    public static partial void FailedKeysLimited(ILogger logger, string remote, int limit, double windowSeconds, double leftSeconds);
 }

@@ -143,6 +143,12 @@ internal sealed class GatewayRequestContext : IDisposable
         }
     }
 
+    /// <summary>How long the request waited for one of its user's places (<c>Gateway:Limits</c>) before the pipeline; null if it did not.</summary>
+    public TimeSpan? UserCapWait { get; set; }
+
+    /// <summary>How long the request waited for a free connection of its upstream pool (all attempts); null if it never did.</summary>
+    public TimeSpan? ConnectionWait { get; set; }
+
     /// <summary>Time spent in llama-server's slot save and restore calls (the evicted state, the conversation's own) before forwarding.</summary>
     public TimeSpan SlotActionTime { get; set; }
 

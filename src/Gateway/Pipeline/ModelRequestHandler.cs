@@ -37,6 +37,7 @@ internal sealed class ModelRequestHandler(
         using var request = new GatewayRequestContext(route, time.GetTimestamp());
         http.Features.Set(request);
         request.User = http.Features.Get<Auth.AuthenticatedUser>()?.Name;
+        request.UserCapWait = http.Features.Get<Auth.UserCapWait>()?.Waited;
         try
         {
             if (shutdown.IsStopping)
@@ -210,8 +211,8 @@ internal sealed class ModelRequestHandler(
         ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.Internal, "The gateway failed to handle this request (see its log); retry it.");
 
     /// <summary>
-    /// What of the request's time went to waiting rather than to the upstream: the router's queue (and why) and the
-    /// slot save/restore, the pauses of a long prefill for shorter prompts, and a chunked prefill's chunks and the time
+    /// What of the request's time went to waiting rather than to the upstream: its user's cap (before the duration
+    /// starts), the router's queue (and why), a free upstream connection, the slot save/restore, the pauses of a long prefill for shorter prompts, and a chunked prefill's chunks and the time
     /// it gave way to shorter prompts, so a slow turn in the log says whether the gateway or the model took the time.
     /// Text is built only for requests that waited or were chunked.
     /// </summary>
@@ -221,16 +222,26 @@ internal sealed class ModelRequestHandler(
         var slotAction = request.SlotActionTime > TimeSpan.Zero;
         var pauses = request.Lease?.Preemption?.Pauses ?? 0;
         var chunked = request.ChunkedPrefill;
-        if (!queued && !slotAction && pauses == 0 && chunked is null)
+        if (!queued && !slotAction && pauses == 0 && chunked is null && request.UserCapWait is null && request.ConnectionWait is null)
         {
             return "no wait";
         }
 
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
         var parts = new List<string>(4);
+        if (request.UserCapWait is { } capWait)
+        {
+            parts.Add(string.Create(invariant, $"waited {capWait.TotalMilliseconds:0} ms behind the user's own requests (Gateway:Limits) before this"));
+        }
+
         if (queued)
         {
             parts.Add(string.Create(invariant, $"queued {request.QueueTime.TotalMilliseconds:0} ms: {request.WaitReasons}"));
+        }
+
+        if (request.ConnectionWait is { } connectionWait)
+        {
+            parts.Add(string.Create(invariant, $"waited {connectionWait.TotalMilliseconds:0} ms for an upstream connection"));
         }
 
         if (slotAction)

@@ -140,12 +140,31 @@ public sealed class AuthOptionsValidatorTests
     public void Validate_NegativeLimits_NameEachKey()
     {
         var options = Options();
-        options.Limits = new LimitsOptions { MaxConcurrentRequestsPerUser = -1, QueueLimit = -2, QueueSeconds = double.NaN };
+        options.Limits = new LimitsOptions
+        {
+            MaxConcurrentRequestsPerUser = -1, QueueLimit = -2, QueueSeconds = double.NaN,
+            CountTokens = new CountTokensLimitsOptions { MaxConcurrentRequestsPerUser = -1, QueueLimit = -1, QueueSeconds = 4000 },
+        };
 
         var errors = Errors(options);
-        Assert.Equal(3, errors.Length);
+        Assert.Equal(6, errors.Length);
+        Assert.Contains(errors, e => e.Contains("Gateway:Limits:CountTokens:MaxConcurrentRequestsPerUser", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Gateway:Limits:CountTokens:QueueLimit", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Gateway:Limits:CountTokens:QueueSeconds", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("Gateway:Limits:MaxConcurrentRequestsPerUser", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("Gateway:Limits:QueueLimit", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("Gateway:Limits:QueueSeconds", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(-1, 60, "Gateway:Limits:MaxFailedKeyAttempts")]
+    [InlineData(20, 0, "Gateway:Limits:FailedKeyWindowSeconds")]
+    [InlineData(20, double.PositiveInfinity, "Gateway:Limits:FailedKeyWindowSeconds")]
+    public void Validate_BadFailedKeyLimit_NamesTheKey(int max, double windowSeconds, string key)
+    {
+        var options = Options();
+        options.Limits = new LimitsOptions { MaxFailedKeyAttempts = max, FailedKeyWindowSeconds = windowSeconds };
+
+        Assert.Contains(key, Assert.Single(Errors(options)));
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using LlamaGateway.Auth;
+using LlamaGateway.Hosting;
 using LlamaGateway.Tests.Support;
 
 namespace LlamaGateway.Tests.Auth;
@@ -39,6 +40,13 @@ public sealed class UserLimitTests : IAsyncLifetime
         ["Gateway:Limits:MaxConcurrentRequestsPerUser"] = max.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Gateway:Limits:QueueLimit"] = queue.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Gateway:Limits:QueueSeconds"] = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static Dictionary<string, string?> CountTokensLimits(int max, int queue, double seconds) => new()
+    {
+        ["Gateway:Limits:CountTokens:MaxConcurrentRequestsPerUser"] = max.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Gateway:Limits:CountTokens:QueueLimit"] = queue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Gateway:Limits:CountTokens:QueueSeconds"] = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private async Task WaitForUpstreamRequestsAsync(int count)
@@ -143,7 +151,7 @@ public sealed class UserLimitTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task CountTokens_UserAtCap_IsNotLimited()
+    public async Task CountTokens_UserAtGenerationCap_IsServed()
     {
         await using var gateway = await TeamGateway.StartAsync(_upstream, Limits(max: 1, queue: 0, seconds: 30));
         var held = gateway.Client.SendAsync(TeamGateway.Request("/v1/messages", TeamGateway.AliceKey, body: HeldMessages));
@@ -154,6 +162,57 @@ public sealed class UserLimitTests : IAsyncLifetime
         Assert.All(burst, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
         _release.SetResult();
         (await held.WaitAsync(Bound)).Dispose();
+    }
+
+    [Fact]
+    public async Task CountTokens_OverItsOwnCap_Returns429NamingCountTokensLimits()
+    {
+        await using var gateway = await TeamGateway.StartAsync(_upstream, CountTokensLimits(max: 1, queue: 0, seconds: 30));
+        var held = gateway.Client.SendAsync(TeamGateway.Request("/v1/messages/count_tokens", TeamGateway.AliceKey, body: HeldMessages));
+        await WaitForUpstreamRequestsAsync(1);
+
+        using var refused = await gateway.Client.SendAsync(TeamGateway.Request("/v1/messages/count_tokens", TeamGateway.AliceKey));
+        using var generation = await gateway.Client.SendAsync(TeamGateway.Request("/v1/messages", TeamGateway.AliceKey));
+        using var bob = await gateway.Client.SendAsync(TeamGateway.Request("/v1/messages/count_tokens", TeamGateway.BobKey));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter?.Delta);
+        using var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+        Assert.Equal("rate_limit_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+        Assert.Contains("Gateway:Limits:CountTokens", error.RootElement.GetProperty("error").GetProperty("message").GetString());
+
+        // Alice's count_tokens cap leaves her generation cap alone, and bob has a count_tokens cap of his own.
+        Assert.Equal(HttpStatusCode.OK, generation.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, bob.StatusCode);
+        _release.SetResult();
+        (await held.WaitAsync(Bound)).Dispose();
+    }
+
+    [Fact]
+    public async Task CountTokens_ClaudeCodeStartupBurstOfForty_QueuesWithinDefaultsAndAllSucceed()
+    {
+        var inFlight = 0;
+        await using var upstream = await FakeUpstream.StartAsync(async (http, request) =>
+        {
+            Interlocked.Increment(ref inFlight);
+            await _release.Task.WaitAsync(http.RequestAborted);
+            await TeamGateway.AnswerAsync(http, request);
+        });
+        await using var gateway = await TeamGateway.StartAsync(upstream);
+        var cap = new LimitsOptions().CountTokens.MaxConcurrentRequestsPerUser;
+        var limiter = gateway.Service<UserConcurrencyLimiter>();
+
+        var burst = Enumerable.Range(0, 40).Select(_ => gateway.Client.SendAsync(TeamGateway.Request("/v1/messages/count_tokens", TeamGateway.AliceKey))).ToList();
+
+        // The defaults hold the burst in alice's queue, cap-many at a time, rather than refusing any of it.
+        await Eventually.TrueAsync(() => limiter.UserStatistics("alice", UserLimitPolicy.CountTokens) is var (active, queued) && active == cap && queued == 40 - cap, Bound);
+        Assert.True(Volatile.Read(ref inFlight) <= cap, $"{inFlight} of alice's count_tokens upstream at once, cap {cap}");
+        _release.SetResult();
+        foreach (var response in await Task.WhenAll(burst).WaitAsync(Bound))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
     }
 
     [Fact]
