@@ -92,7 +92,7 @@ internal static class OpenAiRequestPatcher
             }
 
             Separator(buffer, ref first);
-            buffer.Write("\"cache_prompt\":true}"u8);
+            buffer.Write(settings.IsolatePrompt ? "\"cache_prompt\":false}"u8 : "\"cache_prompt\":true}"u8);
         }
         catch (JsonException e)
         {

@@ -27,6 +27,19 @@ public sealed class OpenAiRequestPatcherTests
     }
 
     [Theory]
+    [InlineData("""{"prompt":"x","cache_prompt":true}""")]
+    [InlineData("""{"prompt":"x"}""")]
+    public void Patch_IsolatedPrompt_CachePromptFalseWhateverTheClientSent(string body)
+    {
+        var (_, output) = Patch(body, new ChatRequestSettings(2, null, IsolatePrompt: true));
+        var result = JsonNode.Parse(output)!.AsObject();
+
+        Assert.False(result["cache_prompt"]!.GetValue<bool>());
+        Assert.Equal(2, result["id_slot"]!.GetValue<int>());
+        Assert.Single(result, p => p.Key == "cache_prompt");
+    }
+
+    [Theory]
     [InlineData("max_tokens", 128000, 4096)]
     [InlineData("max_tokens", 100, 100)]
     [InlineData("max_completion_tokens", 50000, 4096)]
