@@ -87,7 +87,7 @@ static void PrintUsage()
                     vs the gateway, replaying simulated Claude Code users.
                     --users 6 --slots 4 --instances 1 --turns 6 --conversations 3 --cache-ram 170 --batch 512 --seed 42
                     --side-every 3 --subagent-requests 2 --count-tokens 20 --think 1.0 --model bench|fast|PATH --prefill-chunk-seconds 0.5
-                    --variants direct,naive-np1,naive,gateway,gateway-slot-save[,gateway-slot-save-nochunk,gateway-slot-save-pause,gateway-slot-save-idle] --llama-server PATH --out DIR --quick
+                    --variants direct,naive-np1,naive,gateway,gateway-slot-save[,gateway-slot-save-nochunk,gateway-slot-save-pause,gateway-slot-save-idle,gateway-slot-save-peruser] --llama-server PATH --out DIR --quick
                     --solo: users one at a time (no request shares the server with another user's: the floor)
           floor     Follow-up turns of a loaded cache run split into own work (priced by a solo run of the same replay) and
                     waiting, against the follow-up target: --solo DIR --load DIR --variant gateway-slot-save --baseline direct --out FILE

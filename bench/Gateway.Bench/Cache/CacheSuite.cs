@@ -46,6 +46,9 @@ internal static class CacheSuite
 {
     public static readonly string[] AllVariants = ["direct", "naive-np1", "naive", "gateway", "gateway-slot-save", "gateway-slot-save-nochunk", "gateway-slot-save-pause", "gateway-slot-save-idle"];
 
+    /// <summary>Variants run only when named in --variants: gateway-slot-save-peruser is the shipped gateway with Gateway:Isolation PerUser.</summary>
+    public static readonly string[] OptInVariants = ["gateway-slot-save-peruser"];
+
     public static CacheOptions Parse(Cli cli, string repositoryRoot, string commandLine)
     {
         var quick = cli.Flag("quick");
@@ -64,9 +67,9 @@ internal static class CacheSuite
         var variants = cli.Strings("variants", AllVariants);
         foreach (var variant in variants)
         {
-            if (!AllVariants.Contains(variant))
+            if (!AllVariants.Contains(variant) && !OptInVariants.Contains(variant))
             {
-                throw new ArgumentException($"--variants: unknown variant '{variant}' (known: {string.Join(", ", AllVariants)})");
+                throw new ArgumentException($"--variants: unknown variant '{variant}' (known: {string.Join(", ", AllVariants.Concat(OptInVariants))})");
             }
         }
 
@@ -165,6 +168,7 @@ internal static class CacheSuite
                     break;
                 case "gateway-slot-save":
                 case "gateway-slot-save-idle":
+                case "gateway-slot-save-peruser":
                 case "gateway-slot-save-nochunk":
                 case "gateway-slot-save-pause":
                     // llama-server saves a slot's state to disk before the gateway hands the slot to another
@@ -173,7 +177,13 @@ internal static class CacheSuite
                     // As shipped (appsettings.json): long prompts prefilled in chunks that give way to shorter
                     // prompts (PrefillChunking); -nochunk sends every prompt in one piece (chunked prefill off);
                     // -pause pauses long prefills for short prompts instead (off by default).
-                    slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-idle" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
+                    slotSave["Gateway:Routing:PrefillChunkSeconds"] = variant is "gateway-slot-save" or "gateway-slot-save-idle" or "gateway-slot-save-peruser" ? options.PrefillChunkSeconds.ToString(CultureInfo.InvariantCulture) : "0";
+                    if (variant == "gateway-slot-save-peruser")
+                    {
+                        // Each simulated user sends its own device id, which is the identity on an open gateway.
+                        slotSave["Gateway:Isolation"] = "PerUser";
+                    }
+
                     if (variant == "gateway-slot-save-pause")
                     {
                         slotSave["Gateway:Routing:PreemptLongPrefills"] = "true";
@@ -265,6 +275,7 @@ internal static class CacheSuite
         "gateway-slot-save-pause" => $"(c3) gateway + SlotSave + pausing long prefills, -np {slots}",
         "gateway-slot-save-nochunk" => $"(c4) gateway + SlotSave, prompts in one piece, -np {slots}",
         "gateway-slot-save-idle" => $"(c5) gateway as shipped, but llama-server caching idle slots (its default), -np {slots}",
+        "gateway-slot-save-peruser" => $"(c6) gateway as shipped, Gateway:Isolation PerUser, -np {slots}",
         _ => $"(c) gateway, -np {slots}",
     };
 
@@ -277,6 +288,7 @@ internal static class CacheSuite
         "gateway-slot-save-pause" => $"(c3) gateway+save+pause -np {slots}",
         "gateway-slot-save-nochunk" => $"(c4) gateway+save -np {slots}",
         "gateway-slot-save-idle" => $"(c5) gateway+save+chunks, idle-slot cache -np {slots}",
+        "gateway-slot-save-peruser" => $"(c6) gateway+save+chunks, PerUser -np {slots}",
         _ => $"(c) gateway -np {slots}",
     };
 

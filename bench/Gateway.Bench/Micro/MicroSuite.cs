@@ -120,7 +120,7 @@ internal static class MicroSuite
         var table = new ConversationTable(options, TimeProvider.System);
         for (var i = 0; i < conversations; i++)
         {
-            table.Resolve(RequestPathBenchmarks.SyntheticFingerprint(100_000 + i), null, Guid.NewGuid().ToString());
+            table.Resolve(RequestPathBenchmarks.SyntheticFingerprint(100_000 + i), null, null, Guid.NewGuid().ToString());
         }
 
         for (var i = 0; i < 3; i++)
@@ -159,7 +159,7 @@ internal static class MicroSuite
             r.AllocatedBytes < 0 ? "n/a" : Fmt.Inv($"{r.AllocatedBytes / (double)MinObjectBytes / bodyKb:0.00}"),
         ]));
         md.Paragraph($"Allocation counts are bounds: .NET reports allocated bytes, not objects, and no object is smaller than {MinObjectBytes} bytes, so objects <= bytes / {MinObjectBytes}. "
-            + "\"Resolve conversation\" re-finds an existing conversation (a follow-up turn): it re-indexes the tip and refreshes the MemoryCache entry. "
+            + "\"Resolve conversation\" re-finds an existing conversation (a follow-up turn): it re-indexes the tip and moves the conversation to the front of its identity's and the table's recency lists. "
             + "The two translations (request to chat completions, stage 4; the reply stream back, stage 5b) are shown for reference: they are per-request costs of the gateway but not part of the decision target.");
         md.Heading(2, "Routing state memory");
         md.Table(["conversations", "tracked", "bytes (GC.GetTotalMemory delta)", "per conversation"],

@@ -80,7 +80,7 @@ public class RequestPathBenchmarks
         // A busy pool: 4 slots (one side lane) holding other conversations, and a table with 1,000 of them.
         for (var i = 0; i < 1000; i++)
         {
-            _table.Resolve(SyntheticFingerprint(i), null, $"session-{i}");
+            _table.Resolve(SyntheticFingerprint(i), null, null, $"session-{i}");
         }
 
         var instance = new UpstreamInstance(new UpstreamOptions { Name = "bench", BaseUrl = "http://127.0.0.1:1", Slots = 4 });
@@ -94,7 +94,7 @@ public class RequestPathBenchmarks
 
         _pools = [pool];
         var request = new GatewayRequestContext(ApiRoute.Messages, _now) { Fingerprint = _fingerprint };
-        var conversation = _fingerprint is null ? null : _table.Resolve(_fingerprint, null, "bench-session");
+        var conversation = _fingerprint is null ? null : _table.Resolve(_fingerprint, null, null, "bench-session");
         _waiter = new SlotWaiter(request, RequestKind.Conversation, conversation, "bench-session", _now);
     }
 
@@ -146,7 +146,7 @@ public class RequestPathBenchmarks
     public object? Fingerprint() => ConversationFingerprinter.Compute(_tape, ApiRoute.Messages);
 
     [Benchmark(Description = "Resolve conversation")]
-    public object? Resolve() => _fingerprint is null ? null : _table.Resolve(_fingerprint, null, "bench-session");
+    public object? Resolve() => _fingerprint is null ? null : _table.Resolve(_fingerprint, null, null, "bench-session");
 
     [Benchmark(Description = "Choose slot")]
     public int Choose() => Index(SlotChooser.Choose(_waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));
@@ -192,7 +192,7 @@ public class RequestPathBenchmarks
     {
         var fingerprint = ConversationFingerprinter.Compute(tape, ApiRoute.Messages);
         var kind = RequestClassifier.Classify(ApiRoute.Messages, fingerprint);
-        var conversation = fingerprint is not null && kind == RequestKind.Conversation ? _table.Resolve(fingerprint, null, "bench-session") : null;
+        var conversation = fingerprint is not null && kind == RequestKind.Conversation ? _table.Resolve(fingerprint, null, null, "bench-session") : null;
         var request = new GatewayRequestContext(ApiRoute.Messages, _now) { Fingerprint = fingerprint };
         var waiter = new SlotWaiter(request, kind, conversation, "bench-session", _now);
         return Index(SlotChooser.Choose(waiter, _pools, _routing, _now, TimeProvider.System.TimestampFrequency));

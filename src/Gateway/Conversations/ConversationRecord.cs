@@ -4,12 +4,19 @@ namespace LlamaGateway.Conversations;
 /// One tracked conversation: where it is pinned and what it has cost and saved. Small on purpose (no chains), so
 /// ten thousand of them fit in a few megabytes. Mutated under the router's lock; counters read racily for display.
 /// </summary>
-internal sealed class ConversationRecord(string id, ulong prefixKey, string? user, string? sessionId, long created)
+internal sealed class ConversationRecord(string id, ulong prefixKey, string? owner, string? user, string? sessionId, long created)
 {
     public string Id { get; } = id;
 
     public ulong PrefixKey { get; } = prefixKey;
 
+    /// <summary>
+    /// The identity the conversation belongs to (the request's <c>ClientIdentity</c>: the user, or when the gateway is
+    /// open the Claude Code installation, else the session); only that identity's requests find it.
+    /// </summary>
+    public string? Owner { get; } = owner;
+
+    /// <summary>The configured user (null when the gateway is open), for per-user views.</summary>
     public string? User { get; } = user;
 
     public string? SessionId { get; } = sessionId;
@@ -45,4 +52,10 @@ internal sealed class ConversationRecord(string id, ulong prefixKey, string? use
     public double SecondsSaved { get; set; }
 
     public double CacheHitRatio => PromptTokens <= 0 ? 0 : (double)CachedTokens / PromptTokens;
+
+    /// <summary>The table's place for it in its owner's recency order; the table's lock guards both.</summary>
+    internal LinkedListNode<ConversationRecord>? OwnerNode { get; set; }
+
+    /// <summary>The table's place for it in the recency order of all conversations.</summary>
+    internal LinkedListNode<ConversationRecord>? TableNode { get; set; }
 }

@@ -36,4 +36,10 @@ internal sealed class GatewayOptions
     public string? AdminApiKeyEnv { get; set; }
 
     public LimitsOptions Limits { get; set; } = new();
+
+    /// <summary>
+    /// Whose cached prompt tokens a request may reuse: <c>Shared</c> (default) or <c>PerUser</c>
+    /// (<see cref="Routing.IsolationMode"/>). Read at start-up.
+    /// </summary>
+    public string Isolation { get; set; } = nameof(Routing.IsolationMode.Shared);
 }

@@ -77,6 +77,8 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
             errors.Add($"Gateway:Normalization:ReuseCacheMegabytes must be between 0 (off) and 16384, got {options.Normalization.ReuseCacheMegabytes}");
         }
 
+        ValidateIsolation(errors, options);
+
         if (options.MaxRequestBodyBytes < 1024)
         {
             errors.Add($"Gateway:MaxRequestBodyBytes must be at least 1024, got {options.MaxRequestBodyBytes}");
@@ -162,6 +164,30 @@ internal sealed class GatewayOptionsValidator(IConfiguration? configuration = nu
         if (slotSave.Enabled && !string.Equals(upstream.Dialect, "openai", StringComparison.OrdinalIgnoreCase))
         {
             errors.Add($"{key}:Enabled needs {upstreamKey}:Dialect \"openai\": only there are requests pinned to a slot (id_slot) that can be saved and restored");
+        }
+    }
+
+    private static void ValidateIsolation(List<string> errors, GatewayOptions options)
+    {
+        var mode = Routing.CacheIsolation.Parse(options.Isolation);
+        if (mode is null)
+        {
+            errors.Add($"Gateway:Isolation must be Shared or PerUser, got \"{options.Isolation}\"");
+            return;
+        }
+
+        if (mode != Routing.IsolationMode.PerUser)
+        {
+            return;
+        }
+
+        // llama-server's own /v1/messages drops id_slot and picks the slot by prompt similarity across all users.
+        for (var i = 0; i < options.Upstreams.Count; i++)
+        {
+            if (!string.Equals(options.Upstreams[i].Dialect, "openai", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"Gateway:Isolation PerUser needs Gateway:Upstreams:{i}:Dialect \"openai\": on the anthropic dialect llama-server chooses the slot itself, by prompt similarity across users, so the gateway cannot keep one user's request off another's cache");
+            }
         }
     }
 

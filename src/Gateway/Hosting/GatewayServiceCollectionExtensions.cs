@@ -63,6 +63,7 @@ internal static class GatewayServiceCollectionExtensions
         services.AddSingleton<UpstreamHttpClient>();
         services.AddSingleton<RequestBodyReader>();
         services.AddSingleton<ConversationTable>();
+        services.AddSingleton<CacheIsolation>();
         services.AddSingleton<SlotRouter>();
         services.AddSingleton<ResponseRelay>();
         services.AddSingleton<UpstreamForwarder>();

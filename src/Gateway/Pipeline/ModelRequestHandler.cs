@@ -98,7 +98,8 @@ internal sealed class ModelRequestHandler(
         request.SessionId = session.Count > 0 ? session[0] : null;
         if (request.Fingerprint is { } fingerprint && RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)
         {
-            request.Conversation = conversations.Resolve(fingerprint, request.User, request.SessionId);
+            // Conversations belong to one identity: another user's identical content or replayed session id is not yours.
+            request.Conversation = conversations.Resolve(fingerprint, request.ClientIdentity, request.User, request.SessionId);
         }
 
         // 3-5. Choose an instance and slot, translate for it, forward. A connect failure (nothing sent, nothing
@@ -169,6 +170,14 @@ internal sealed class ModelRequestHandler(
             {
                 request.Fail(ApiErrorKind.Internal, "client disconnected");
                 return;
+            }
+
+            // Built not to reuse the slot (Gateway:Isolation PerUser), but the slot holds the request's own tokens now
+            // (its saved state restored, its first chunk computed): built again to reuse them. It built once already.
+            if (request.Lease.LiftedSinceBuilt)
+            {
+                request.ReleaseUpstreamBody();
+                UpstreamRequestBuilder.Build(request);
             }
 
             var outcome = await forwarder.ForwardAsync(http, request);

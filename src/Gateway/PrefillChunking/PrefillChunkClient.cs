@@ -79,8 +79,11 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
         }
     }
 
-    /// <summary>Processes <paramref name="prefix"/> (token ids) into <paramref name="slot"/>'s cache.</summary>
-    public async Task<PrefillChunkResult> PrefillAsync(UpstreamInstance instance, int slot, ReadOnlyMemory<int> prefix, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Processes <paramref name="prefix"/> (token ids) into <paramref name="slot"/>'s cache; without
+    /// <paramref name="cachePrompt"/> llama-server computes all of it, reusing nothing the slot held.
+    /// </summary>
+    public async Task<PrefillChunkResult> PrefillAsync(UpstreamInstance instance, int slot, ReadOnlyMemory<int> prefix, TimeSpan timeout, CancellationToken cancellationToken, bool cachePrompt = true)
     {
         using var body = new PooledBuffer((prefix.Length * 12) + 96);
         body.Write("{\"prompt\":["u8);
@@ -96,7 +99,7 @@ internal sealed class PrefillChunkClient(IHttpClientFactory clients, TimeProvide
             body.Advance(digits);
         }
 
-        body.Write("],\"n_predict\":0,\"cache_prompt\":true,\"id_slot\":"u8);
+        body.Write(cachePrompt ? "],\"n_predict\":0,\"cache_prompt\":true,\"id_slot\":"u8 : "],\"n_predict\":0,\"cache_prompt\":false,\"id_slot\":"u8);
         Utf8Formatter.TryFormat(slot, body.GetSpan(11), out var written);
         body.Advance(written);
         body.Write("}"u8);

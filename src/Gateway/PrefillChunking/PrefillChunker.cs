@@ -127,11 +127,19 @@ internal sealed class PrefillChunker(SlotRouter router, PrefillChunkClient clien
                     yielded += await router.WaitForShorterPrefillsAsync(lease, yieldBudget - yielded, cancellationToken);
                 }
 
-                var result = await client.PrefillAsync(instance, slot, prompt[..next], timeout, cancellationToken);
+                // An isolated request (Gateway:Isolation PerUser) reuses nothing the slot held: its first chunk is
+                // computed whole, and from then on the slot holds its own tokens.
+                var result = await client.PrefillAsync(instance, slot, prompt[..next], timeout, cancellationToken, cachePrompt: !lease.Isolated);
                 if (result.Outcome != PrefillCallOutcome.Done)
                 {
                     Stop(instance, slot, chunks, result.Outcome, result.Detail);
                     break;
+                }
+
+                if (chunks == 0)
+                {
+                    router.ChunkPrefilled(lease);
+                    lease.OwnTokensInSlot();
                 }
 
                 if (prefilled >= 0 && result.CachedTokens < prefilled - MissingTolerance)

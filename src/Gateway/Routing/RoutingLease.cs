@@ -33,6 +33,44 @@ internal sealed class RoutingLease : IDisposable
     /// <summary>What the router believed the pinned slot held when it was leased (null: nothing known, or not pinned).</summary>
     public SlotContent? Held { get; init; }
 
+    /// <summary>Whose cached tokens the request may reuse (<c>Gateway:Isolation</c>).</summary>
+    public ReuseScope Scope { get; init; }
+
+    /// <summary>The conversation the request continues or starts (null for side requests).</summary>
+    internal string? ConversationId { get; init; }
+
+    /// <summary>
+    /// Under <c>Gateway:Isolation</c> PerUser: the slot may hold tokens another identity's request computed (or tokens
+    /// the gateway does not know), or llama-server may restore another identity's state from its RAM cache into it,
+    /// so the request goes with <c>cache_prompt: false</c> and llama-server computes the whole prompt. Cleared once
+    /// the slot holds the request's own tokens (<see cref="OwnTokensInSlot"/>).
+    /// </summary>
+    public bool IsolatePrompt { get; init; }
+
+    private bool _isolationLifted;
+
+    /// <summary>
+    /// The slot now holds the request's own tokens (its own saved state restored, or the first chunk of its prompt
+    /// computed with <c>cache_prompt: false</c>), so what follows may reuse them.
+    /// </summary>
+    public void OwnTokensInSlot()
+    {
+        if (IsolatePrompt && !_isolationLifted)
+        {
+            _isolationLifted = true;
+            LiftedSinceBuilt = true;
+        }
+    }
+
+    /// <summary>Whether the request must still not reuse the slot's cache.</summary>
+    public bool Isolated => IsolatePrompt && !_isolationLifted;
+
+    /// <summary>
+    /// Set when <see cref="OwnTokensInSlot"/> lifted the isolation after the upstream body was built (with
+    /// <c>cache_prompt: false</c>); the pipeline then builds it again, and clears this.
+    /// </summary>
+    public bool LiftedSinceBuilt { get; set; }
+
     /// <summary>The instance's measured tokens per canonical character at lease time, to size <see cref="Held"/>'s reuse.</summary>
     public double TokensPerChar { get; init; } = SlotChooser.DefaultTokensPerChar;
 

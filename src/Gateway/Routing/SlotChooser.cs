@@ -24,13 +24,25 @@ internal static class SlotChooser
     /// </summary>
     public const double ActiveReturns = 8;
 
+    /// <summary>
+    /// llama-server consults its host-RAM prompt cache (<c>--cache-ram</c>) for a pinned slot when the prompt keeps less
+    /// than half of what the slot holds, or shares at most a tenth of the prompt, and may then load any slot's saved
+    /// state by prefix, whoever computed it. Under <see cref="IsolationMode.PerUser"/> a request reuses its slot only
+    /// when the gateway expects neither; its estimate is a character count, hence the margins above 0.5 and 0.1.
+    /// </summary>
+    public const double IsolationKeepFraction = 0.6;
+
+    /// <inheritdoc cref="IsolationKeepFraction"/>
+    public const double IsolationPromptFraction = 0.15;
+
     public static SlotChoice Choose(SlotWaiter waiter, IReadOnlyList<InstanceSlots> pools, RoutingOptions options, long now, long frequency)
     {
         var route = waiter.Request.Route;
         var fingerprint = waiter.Request.Fingerprint;
+        var scope = waiter.Scope;
         if (waiter.Kind == RequestKind.Side)
         {
-            return ChooseSide(pools, route, fingerprint, options, now, frequency);
+            return ChooseSide(pools, route, fingerprint, scope, options, now, frequency);
         }
 
         if (waiter.FairnessKey is { } key && OverUserCap(pools, key, options))
@@ -62,7 +74,7 @@ internal static class SlotChooser
             var longAllowed = pool.CanStartLongPrefill(options);
 
             // A saved state of this conversation on this instance can be restored into any of its slots.
-            var restore = pool.SavedStates is { } saved && fingerprint is not null ? saved.Restorable(fingerprint, tokensPerChar) : default;
+            var restore = pool.SavedStates is { } saved && fingerprint is not null ? saved.Restorable(fingerprint, tokensPerChar, scope) : default;
             var order = new BatchOrder(pool, now, frequency);
             foreach (var slot in pool.Slots)
             {
@@ -83,7 +95,7 @@ internal static class SlotChooser
                     continue;
                 }
 
-                var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed);
+                var cost = RecomputeSeconds(slot, fingerprint, tokensPerChar, speed, scope);
                 var prefill = cost;
                 if (slot == own)
                 {
@@ -91,7 +103,7 @@ internal static class SlotChooser
                     ownLongAllowed = longAllowed;
                 }
 
-                if (restore.Tokens > 0 && restore.Tokens >= ReusableTokens(slot, fingerprint, tokensPerChar) + pool.Instance.Options.SlotSave.MinTokens)
+                if (restore.Tokens > 0 && restore.Tokens >= ReusableTokens(slot, fingerprint, tokensPerChar, scope) + pool.Instance.Options.SlotSave.MinTokens)
                 {
                     // The slot save/restore stage restores it when it reuses clearly more than the slot holds.
                     var total = (fingerprint?.PromptChars ?? 0) * tokensPerChar;
@@ -116,7 +128,7 @@ internal static class SlotChooser
                 var work = cost;
                 if (slot.ConversationId is not null && slot.ConversationId != conversation?.Id)
                 {
-                    cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency);
+                    cost += EvictionSeconds(slot, fingerprint, waiter.FairnessKey, tokensPerChar, speed, options, now, frequency, scope);
                 }
 
                 cost += order.DelaySeconds(work, isLong);
@@ -149,7 +161,7 @@ internal static class SlotChooser
         {
             var speed = PrefillSpeed(ownPool!, options);
             var wait = ExpectedWaitSeconds(ownPool!, own, now, frequency);
-            var afterWait = wait + RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), speed);
+            var afterWait = wait + RecomputeSeconds(own, fingerprint, TokensPerChar(ownPool!), speed, scope);
             if (best is null || afterWait < bestCost)
             {
                 return SlotChoice.Wait(own, Math.Max(1, 2 * wait), "wait-own-slot");
@@ -159,7 +171,7 @@ internal static class SlotChooser
         if (best is not null)
         {
             var reason = own is not null ? "repinned"
-                : fingerprint is not null && best.PrefixKey == fingerprint.PrefixKey && best.HoldsAnything ? "prefix-match"
+                : fingerprint is not null && best.PrefixKey == fingerprint.PrefixKey && best.HoldsAnything && scope.Covers(best.User) ? "prefix-match"
                 : best.HoldsAnything ? "evict-least-valuable" : "empty-slot";
             return SlotChoice.Take(bestPool!, best, reason, bestWork, bestLong);
         }
@@ -167,7 +179,7 @@ internal static class SlotChooser
         return SlotChoice.WaitAny(gated ? "long-prefill-limit" : "all-busy");
     }
 
-    private static SlotChoice ChooseSide(IReadOnlyList<InstanceSlots> pools, Pipeline.ApiRoute route, ConversationFingerprint? fingerprint, RoutingOptions options, long now, long frequency)
+    private static SlotChoice ChooseSide(IReadOnlyList<InstanceSlots> pools, Pipeline.ApiRoute route, ConversationFingerprint? fingerprint, ReuseScope scope, RoutingOptions options, long now, long frequency)
     {
         InstanceSlots? bestPool = null;
         SlotState? best = null;
@@ -192,8 +204,8 @@ internal static class SlotChooser
                     continue;
                 }
 
-                var work = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed);
-                var cost = work + (slot.SideLane ? 0 : EvictionSeconds(slot, fingerprint, null, TokensPerChar(pool), speed, options, now, frequency))
+                var work = RecomputeSeconds(slot, fingerprint, TokensPerChar(pool), speed, scope);
+                var cost = work + (slot.SideLane ? 0 : EvictionSeconds(slot, fingerprint, null, TokensPerChar(pool), speed, options, now, frequency, scope))
                     + order.DelaySeconds(work);
                 if (cost < bestCost)
                 {
@@ -232,13 +244,13 @@ internal static class SlotChooser
         return held >= cap;
     }
 
-    /// <summary>Tokens of the request that <paramref name="slot"/>'s cache already holds.</summary>
-    public static double ReusableTokens(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar) =>
-        ReusableTokens(slot.HoldsAnything, slot.PrefixKey, slot.Chain, fingerprint, tokensPerChar);
+    /// <summary>Tokens of the request that <paramref name="slot"/>'s cache already holds (none when <paramref name="scope"/> does not cover whose they are).</summary>
+    public static double ReusableTokens(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar, ReuseScope scope = default) =>
+        scope.Covers(slot.User) ? ReusableTokens(slot.HoldsAnything, slot.PrefixKey, slot.Chain, fingerprint, tokensPerChar) : 0;
 
-    /// <summary>Tokens of the request that a slot holding <paramref name="content"/> already has.</summary>
-    public static double ReusableTokens(SlotContent content, ConversationFingerprint? fingerprint, double tokensPerChar) =>
-        ReusableTokens(true, content.PrefixKey, content.Chain, fingerprint, tokensPerChar);
+    /// <summary>Tokens of the request that a slot holding <paramref name="content"/> already has (none when <paramref name="scope"/> does not cover whose they are).</summary>
+    public static double ReusableTokens(SlotContent content, ConversationFingerprint? fingerprint, double tokensPerChar, ReuseScope scope = default) =>
+        scope.Covers(content.User) ? ReusableTokens(true, content.PrefixKey, content.Chain, fingerprint, tokensPerChar) : 0;
 
     private static double ReusableTokens(bool holdsAnything, ulong prefixKey, ulong[] chain, ConversationFingerprint? fingerprint, double tokensPerChar)
     {
@@ -271,10 +283,37 @@ internal static class SlotChooser
         return chars * tokensPerChar;
     }
 
-    public static double RecomputeSeconds(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar, double speed)
+    /// <summary>
+    /// Whether, under <see cref="IsolationMode.PerUser"/>, a request placed on <paramref name="slot"/> must go with
+    /// <c>cache_prompt: false</c> (llama-server then computes the whole prompt, whatever the slot or its RAM cache
+    /// holds): unless the slot is known to hold the requester's own tokens and keeps enough of them that llama-server
+    /// does not look in its RAM cache (<see cref="IsolationKeepFraction"/>). A slot whose content is unknown (empty,
+    /// or forgotten after a failure) may hold anyone's tokens.
+    /// </summary>
+    public static bool MustIsolate(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar, ReuseScope scope) =>
+        scope.PerUser && !(slot.HoldsAnything && scope.Covers(slot.User)
+            && KeepsEnough(ReusableTokens(slot, fingerprint, tokensPerChar, scope), slot.CachedTokens, fingerprint, tokensPerChar));
+
+    /// <summary>As <see cref="MustIsolate(SlotState, ConversationFingerprint?, double, ReuseScope)"/> for a slot holding <paramref name="content"/> (a restored state).</summary>
+    public static bool MustIsolate(SlotContent content, ConversationFingerprint? fingerprint, double tokensPerChar, ReuseScope scope) =>
+        scope.PerUser && !(scope.Covers(content.User)
+            && KeepsEnough(ReusableTokens(content, fingerprint, tokensPerChar, scope), content.CachedTokens, fingerprint, tokensPerChar));
+
+    private static bool KeepsEnough(double reusable, int cachedTokens, ConversationFingerprint? fingerprint, double tokensPerChar)
+    {
+        if (cachedTokens <= 0 || fingerprint is null)
+        {
+            return false;
+        }
+
+        var kept = Math.Min(reusable, cachedTokens);
+        return kept >= IsolationKeepFraction * cachedTokens && kept >= IsolationPromptFraction * fingerprint.PromptChars * tokensPerChar;
+    }
+
+    public static double RecomputeSeconds(SlotState slot, ConversationFingerprint? fingerprint, double tokensPerChar, double speed, ReuseScope scope = default)
     {
         var total = (fingerprint?.PromptChars ?? 0) * tokensPerChar;
-        return Math.Max(0, total - ReusableTokens(slot, fingerprint, tokensPerChar)) / speed;
+        return Math.Max(0, total - ReusableTokens(slot, fingerprint, tokensPerChar, scope)) / speed;
     }
 
     /// <summary>
@@ -283,9 +322,11 @@ internal static class SlotChooser
     /// its RAM cache only when less than half of it survives; otherwise the holder's tail is dropped for good and an
     /// active holder pays for it on every return, which is what makes two people's conversations in one repository
     /// ping-pong on one slot while others sit empty. A client's own earlier conversation is expected back at most
-    /// once: starting a new conversation usually means the old one is done.
+    /// once: starting a new conversation usually means the old one is done. Under <see cref="IsolationMode.PerUser"/>
+    /// the request is not compared with another user's tokens at all (what it shares with them must not steer where it
+    /// goes): their slot counts as saved to the RAM cache.
     /// </summary>
-    public static double EvictionSeconds(SlotState slot, ConversationFingerprint? fingerprint, string? requester, double tokensPerChar, double speed, RoutingOptions options, long now, long frequency)
+    public static double EvictionSeconds(SlotState slot, ConversationFingerprint? fingerprint, string? requester, double tokensPerChar, double speed, RoutingOptions options, long now, long frequency, ReuseScope scope = default)
     {
         if (!slot.HoldsAnything || slot.CachedTokens <= 0)
         {
@@ -294,7 +335,7 @@ internal static class SlotChooser
 
         var idleMinutes = (now - slot.LastUsed) / (double)frequency / 60.0;
         var fade = Math.Pow(0.5, idleMinutes / Math.Max(0.1, options.CacheValueHalfLifeMinutes));
-        var kept = Math.Min(ReusableTokens(slot, fingerprint, tokensPerChar), slot.CachedTokens);
+        var kept = Math.Min(ReusableTokens(slot, fingerprint, tokensPerChar, scope), slot.CachedTokens);
         var lost = kept >= slot.CachedTokens * 0.5
             ? (slot.CachedTokens - kept) * (requester is not null && requester == slot.User ? 1 : ActiveReturns)
             : slot.CachedTokens * EvictionWeight;

@@ -23,18 +23,23 @@ internal sealed class SlotRouter
     private readonly Dictionary<InstanceSlots, int> _generations = new(ReferenceEqualityComparer.Instance);
     private readonly ILogger<SlotRouter>? _logger;
     private readonly SlotPersistence.SavedStateCatalog? _savedStates;
+    private readonly CacheIsolation _isolation;
     private IReadOnlyList<UpstreamInstance>? _syncedFrom;
     private List<InstanceSlots> _pool = [];
 
     public SlotRouter(UpstreamRegistry registry, IOptionsMonitor<RoutingOptions> options, TimeProvider time, ILogger<SlotRouter>? logger = null,
-        SlotPersistence.SavedStateCatalog? savedStates = null)
+        SlotPersistence.SavedStateCatalog? savedStates = null, CacheIsolation? isolation = null)
     {
         _registry = registry;
         _options = options;
         _time = time;
         _logger = logger;
         _savedStates = savedStates;
+        _isolation = isolation ?? CacheIsolation.Shared;
     }
+
+    /// <summary>Whose cached tokens requests may reuse (<c>Gateway:Isolation</c>, read at start-up).</summary>
+    public IsolationMode Isolation => _isolation.Mode;
 
     private int _yielding;
 
@@ -64,7 +69,8 @@ internal sealed class SlotRouter
     {
         var kind = RequestClassifier.Classify(request.Route, request.Fingerprint);
         request.Kind = kind;
-        var waiter = new SlotWaiter(request, kind, kind == RequestKind.Conversation ? conversation : null, request.ClientIdentity, _time.GetTimestamp());
+        var waiter = new SlotWaiter(request, kind, kind == RequestKind.Conversation ? conversation : null, request.ClientIdentity, _time.GetTimestamp(),
+            _isolation.ScopeFor(request.ClientIdentity));
         lock (_gate)
         {
             SyncPool();
@@ -440,6 +446,8 @@ internal sealed class SlotRouter
         }
 
         var held = pool.CanPin ? slot.Capture() : null;
+        var tokensPerChar = SlotChooser.TokensPerChar(pool);
+        var isolate = pool.CanPin && SlotChooser.MustIsolate(slot, waiter.Request.Fingerprint, tokensPerChar, waiter.Scope);
 
         // The conversation whose cache this request replaces no longer owns the slot: its next turn must not wait for
         // the slot as its own while another conversation overwrites it (its state is saved, or in llama-server's RAM cache).
@@ -450,10 +458,14 @@ internal sealed class SlotRouter
             slot.ConversationId = null;
         }
 
-        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, reason, _ => Release(pool, slot, waiter, now, displaced, leasedChain))
+        // The log line and the dashboard say when a request was sent not to reuse its slot (Gateway:Isolation PerUser).
+        return new RoutingLease(pool.Instance, pool.CanPin ? slot.Index : null, isolate ? reason + "+isolated" : reason, _ => Release(pool, slot, waiter, now, displaced, leasedChain))
         {
             Held = held,
-            TokensPerChar = SlotChooser.TokensPerChar(pool),
+            TokensPerChar = tokensPerChar,
+            Scope = waiter.Scope,
+            IsolatePrompt = isolate,
+            ConversationId = conversation?.Id,
             SlotState = slot,
             Pool = pool,
             OnPrefillDone = _ => PrefillDone(pool, slot),
@@ -537,7 +549,8 @@ internal sealed class SlotRouter
             var speed = SlotChooser.PrefillSpeed(pool, options);
             var tokensPerChar = SlotChooser.TokensPerChar(pool);
             var total = fingerprint.PromptChars * tokensPerChar;
-            var reusable = Math.Min(SlotChooser.ReusableTokens(slot, fingerprint, tokensPerChar), total);
+            // An isolated request reuses nothing of what the slot held: its first chunk goes with cache_prompt false.
+            var reusable = lease.Isolated ? 0 : Math.Min(SlotChooser.ReusableTokens(slot, fingerprint, tokensPerChar, lease.Scope), total);
             var chunkTokens = Math.Max(PrefillChunkPlan.MinChunkTokens, options.PrefillChunkSeconds * speed);
             // Chunks let other slots' shorter prompts through at a cost to this one (each chunk is a request of its
             // own: +0.3 s on a lone ~1,000-token follow-up in two chunks). With no other slot busy there is nobody to
@@ -604,9 +617,11 @@ internal sealed class SlotRouter
     }
 
     /// <summary>
-    /// The leased slot's content was replaced before the request ran (a saved state restored into it, or a failed
-    /// restore that left it empty): what it holds now is what a request that never reaches the upstream leaves behind,
-    /// and what the next routing decision must see.
+    /// The leased slot's content was replaced before the request ran (a saved state restored into it, a failed restore
+    /// that left it empty, or chunks of the request's prompt; null when what it holds is not known): what it holds now
+    /// is what a request that never reaches the upstream leaves behind, and what the next routing decision must see.
+    /// A state restored from another conversation (a shared prefix) does not make the slot that conversation's: the
+    /// request holding it is about to overwrite it, so that conversation must not wait for the slot as its own.
     /// </summary>
     public void SlotNowHolds(RoutingLease lease, SlotContent? content)
     {
@@ -623,7 +638,23 @@ internal sealed class SlotRouter
             }
             else
             {
-                slot.Load(content, _time.GetTimestamp());
+                slot.Load(content.ConversationId == lease.ConversationId ? content : content with { ConversationId = null }, _time.GetTimestamp());
+            }
+        }
+    }
+
+    /// <summary>
+    /// The first chunk of the leased request's prompt is in the slot (<c>PrefillChunking</c>). A slot that held another
+    /// conversation's tokens now holds this request's instead: what the router believed it held is forgotten, so a
+    /// request that never reaches the upstream does not leave the slot to that conversation (or its user) as if intact.
+    /// </summary>
+    public void ChunkPrefilled(RoutingLease lease)
+    {
+        lock (_gate)
+        {
+            if (lease.SlotState is { Busy: true } slot && (lease.ConversationId is null || slot.ConversationId != lease.ConversationId))
+            {
+                slot.Forget();
             }
         }
     }

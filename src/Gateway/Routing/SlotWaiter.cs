@@ -4,7 +4,7 @@ using LlamaGateway.Pipeline;
 namespace LlamaGateway.Routing;
 
 /// <summary>A request waiting in the router's queue (or being placed right away). Guarded by the router's lock.</summary>
-internal sealed class SlotWaiter(GatewayRequestContext request, RequestKind kind, ConversationRecord? conversation, string? fairnessKey, long enqueued)
+internal sealed class SlotWaiter(GatewayRequestContext request, RequestKind kind, ConversationRecord? conversation, string? fairnessKey, long enqueued, ReuseScope scope = default)
 {
     private readonly TaskCompletionSource<RoutingLease?> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -16,6 +16,9 @@ internal sealed class SlotWaiter(GatewayRequestContext request, RequestKind kind
 
     /// <summary>Whose slot budget this request counts against (the user, else the Claude Code session).</summary>
     public string? FairnessKey { get; } = fairnessKey;
+
+    /// <summary>Whose cached tokens the request may reuse (<c>Gateway:Isolation</c>).</summary>
+    public ReuseScope Scope { get; } = scope;
 
     public long Enqueued { get; } = enqueued;
 

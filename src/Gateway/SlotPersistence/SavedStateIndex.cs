@@ -60,9 +60,11 @@ internal sealed class SavedStateIndex
 
     /// <summary>
     /// Picks the file to save <paramref name="content"/> into and marks it being written, or says why it is not saved
-    /// (already saved, too small, does not fit the budget).
+    /// (already saved, too small, does not fit the budget). A file is its owner's: another identity's newer state
+    /// never overwrites it, and under <paramref name="perUser"/> isolation another identity's file holding the same
+    /// prompt does not count as saved (its owner could not restore it).
     /// </summary>
-    public SaveReservation ReserveSave(SlotContent content, SlotSaveOptions options, long now)
+    public SaveReservation ReserveSave(SlotContent content, SlotSaveOptions options, long now, bool perUser = false)
     {
         lock (_gate)
         {
@@ -79,13 +81,14 @@ internal sealed class SavedStateIndex
                     continue;
                 }
 
-                if (held.SamePromptAs(content))
+                var sameOwner = string.Equals(held.User, content.User, StringComparison.Ordinal);
+                if (held.SamePromptAs(content) && (sameOwner || !perUser))
                 {
                     return SaveReservation.Skip($"already saved in {file.FileName}", countAsSkipped: false);
                 }
 
                 // An older state of the same conversation is worth least once the newer one is saved: overwrite it.
-                if (superseded is null && IsFree(file) && (SameConversation(held, content) || Extends(content, held)))
+                if (superseded is null && IsFree(file) && sameOwner && (SameConversation(held, content) || Extends(content, held)))
                 {
                     superseded = file;
                 }
@@ -162,14 +165,14 @@ internal sealed class SavedStateIndex
     }
 
     /// <summary>
-    /// The saved state the request reuses most of, if that is at least <paramref name="minimumTokens"/>; marks it being
-    /// read so it is not overwritten meanwhile.
+    /// The saved state the request reuses most of, if that is at least <paramref name="minimumTokens"/>, among those
+    /// <paramref name="scope"/> covers; marks it being read so it is not overwritten meanwhile.
     /// </summary>
-    public RestoreReservation? ReserveRestore(ConversationFingerprint fingerprint, double tokensPerChar, double minimumTokens)
+    public RestoreReservation? ReserveRestore(ConversationFingerprint fingerprint, double tokensPerChar, double minimumTokens, ReuseScope scope = default)
     {
         lock (_gate)
         {
-            var (best, tokens) = BestFor(fingerprint, tokensPerChar);
+            var (best, tokens) = BestFor(fingerprint, tokensPerChar, scope);
             if (best is null || tokens <= 0 || tokens < minimumTokens)
             {
                 return null;
@@ -181,7 +184,7 @@ internal sealed class SavedStateIndex
     }
 
     /// <summary>What a restore would give the request here: the tokens it would reuse and the restore speed (0 until measured).</summary>
-    public RestoreEstimate Restorable(ConversationFingerprint fingerprint, double tokensPerChar)
+    public RestoreEstimate Restorable(ConversationFingerprint fingerprint, double tokensPerChar, ReuseScope scope = default)
     {
         lock (_gate)
         {
@@ -190,7 +193,7 @@ internal sealed class SavedStateIndex
                 return default;
             }
 
-            var (_, tokens) = BestFor(fingerprint, tokensPerChar);
+            var (_, tokens) = BestFor(fingerprint, tokensPerChar, scope);
             return new RestoreEstimate(tokens, _restoreTokensPerSecond);
         }
     }
@@ -264,13 +267,13 @@ internal sealed class SavedStateIndex
         return _unsupportedGeneration is null;
     }
 
-    private (SavedStateFile? File, double Tokens) BestFor(ConversationFingerprint fingerprint, double tokensPerChar)
+    private (SavedStateFile? File, double Tokens) BestFor(ConversationFingerprint fingerprint, double tokensPerChar, ReuseScope scope)
     {
         SavedStateFile? best = null;
         var bestTokens = 0.0;
         foreach (var file in _files)
         {
-            if (file.Writing || file.Content is not { } held || held.PrefixKey != fingerprint.PrefixKey)
+            if (file.Writing || file.Content is not { } held || held.PrefixKey != fingerprint.PrefixKey || !scope.Covers(held.User))
             {
                 continue;
             }

@@ -42,9 +42,11 @@ internal sealed class SlotHandover(
         var options = lease.Instance.Options.SlotSave;
         var fingerprint = request.Fingerprint;
         var held = lease.Held;
-        var heldReusable = held is null ? 0 : Math.Min(SlotChooser.ReusableTokens(held, fingerprint, lease.TokensPerChar), held.CachedTokens);
+
+        // An isolated request (Gateway:Isolation PerUser) reuses nothing the slot holds; it restores only its own states.
+        var heldReusable = held is null || lease.Isolated ? 0 : Math.Min(SlotChooser.ReusableTokens(held, fingerprint, lease.TokensPerChar, lease.Scope), held.CachedTokens);
         var restore = request.Kind == RequestKind.Conversation && fingerprint is not null
-            ? index.ReserveRestore(fingerprint, lease.TokensPerChar, heldReusable + options.MinTokens)
+            ? index.ReserveRestore(fingerprint, lease.TokensPerChar, heldReusable + options.MinTokens, lease.Scope)
             : null;
         try
         {
@@ -65,9 +67,10 @@ internal sealed class SlotHandover(
 
                 // With ForwardDuringRestore the request goes once the restore call is on the wire: llama-server queues
                 // the request's task only after tokenizing its prompt, so both run in the same pause between batches,
-                // restore first. Without it, once the restore is answered.
-                var sent = options.ForwardDuringRestore ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
-                var restoring = RestoreAsync(index, lease, slot, chosen, options, sent, cancellationToken);
+                // restore first. Without it, once the restore is answered. An isolated request waits for the answer:
+                // only a restore known to be done lets it reuse the slot, since the slot still holds another's tokens.
+                var sent = options.ForwardDuringRestore && !lease.Isolated ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+                var restoring = RestoreAsync(request, index, lease, slot, chosen, options, sent, cancellationToken);
                 var started = time.GetTimestamp();
                 try
                 {
@@ -120,7 +123,7 @@ internal sealed class SlotHandover(
     {
         var instance = lease.Instance;
         var conversation = held.ConversationId ?? "-";
-        var reservation = index.ReserveSave(held, options, time.GetTimestamp());
+        var reservation = index.ReserveSave(held, options, time.GetTimestamp(), lease.Scope.PerUser);
         if (reservation.File is not { } file)
         {
             SlotPersistenceLog.SaveSkipped(logger, slot, instance.Name, conversation, held.CachedTokens, reservation.SkipReason ?? "-");
@@ -161,7 +164,7 @@ internal sealed class SlotHandover(
     /// Restores <paramref name="restore"/> into the slot and records what the slot then holds. Runs on while the
     /// request is forwarded when <paramref name="sent"/> is given, so it touches the lease and the shared index only.
     /// </summary>
-    private async Task RestoreAsync(SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, TaskCompletionSource? sent, CancellationToken cancellationToken)
+    private async Task RestoreAsync(GatewayRequestContext request, SavedStateIndex index, RoutingLease lease, int slot, RestoreReservation restore, SlotSaveOptions options, TaskCompletionSource? sent, CancellationToken cancellationToken)
     {
         var instance = lease.Instance;
         var file = restore.File;
@@ -182,7 +185,14 @@ internal sealed class SlotHandover(
         {
             case SlotActionOutcome.Done:
                 index.CompleteRestore(file, result.Tokens, result.Bytes, result.Milliseconds, time.GetTimestamp());
-                router.SlotNowHolds(lease, result.Tokens > 0 ? restore.Content with { CachedTokens = result.Tokens } : restore.Content);
+                var restored = result.Tokens > 0 ? restore.Content with { CachedTokens = result.Tokens } : restore.Content;
+                router.SlotNowHolds(lease, restored);
+                if (sent is null && !SlotChooser.MustIsolate(restored, request.Fingerprint, lease.TokensPerChar, lease.Scope))
+                {
+                    // Its own state, and enough of it kept that llama-server will not look in its RAM cache.
+                    lease.OwnTokensInSlot();
+                }
+
                 lease.AddStep("restored");
                 SlotPersistenceLog.Restored(logger, file.FileName, result.Tokens, restore.Content.ConversationId ?? "-", slot, instance.Name, result.Bytes, result.Milliseconds);
                 break;

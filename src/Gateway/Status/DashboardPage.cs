@@ -405,6 +405,7 @@ section.panel h2.sub-h { margin-top: 18px; }
     $("limits").replaceChildren(...kv([
       ["Per-user cap", l.maxConcurrentRequestsPerUser > 0 ? l.maxConcurrentRequestsPerUser + " running, " + l.queueLimit + " waiting ≤ " + l.queueSeconds + " s" : "off"],
       ["Access", s.open ? "open (no keys)" : "API keys required"],
+      ["Cache isolation", s.isolation === "PerUser" ? "per user (Gateway:Isolation PerUser)" : "shared prefixes (Gateway:Isolation Shared)"],
       ["Uptime", duration(s.uptimeSeconds)],
     ]));
   }

@@ -8,6 +8,7 @@ internal sealed record StatusDocument(
     int SchemaVersion,
     DateTimeOffset GeneratedAt,
     bool Open,
+    string Isolation,
     StatusViewer Viewer,
     double UptimeSeconds,
     StatusTotals Totals,

@@ -90,6 +90,7 @@ internal sealed class StatusSnapshotBuilder(
             SchemaVersion,
             now,
             keySet.IsOpen,
+            router.Isolation.ToString(),
             new StatusViewer(viewer.Full, viewer.User),
             Math.Round(time.GetElapsedTime(series.Started, nowTimestamp).TotalSeconds, 1),
             new StatusTotals(totals.Requests, totals.Failures, errors.Cancelled, totals.PromptTokens, totals.CachedTokens, totals.RecomputedTokens,

@@ -162,7 +162,7 @@ internal static class AnthropicToOpenAiRequest
             writer.WriteNumber("id_slot"u8, slot);
         }
 
-        writer.WriteBoolean("cache_prompt"u8, true);
+        writer.WriteBoolean("cache_prompt"u8, !settings.IsolatePrompt);
         writer.WriteEndObject();
     }
 

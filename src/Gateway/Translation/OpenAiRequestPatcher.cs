@@ -10,7 +10,8 @@ namespace LlamaGateway.Translation;
 
 /// <summary>
 /// Applies the gateway's ownership of fields (<see cref="FieldPolicy"/>, docs/fields.md) to an OpenAI-dialect body
-/// bound for llama-server: <c>id_slot</c> and <c>cache_prompt</c> become the gateway's, the output limit in whichever
+/// bound for llama-server: <c>id_slot</c> and <c>cache_prompt</c> become the gateway's (<c>cache_prompt</c> false only
+/// for a request kept off other users' tokens, <c>Gateway:Isolation</c> PerUser), the output limit in whichever
 /// spelling llama-server would obey becomes one clamped limit, and the fields that would reach other slots are refused
 /// or dropped. Every other top-level property is copied byte for byte, so a client's own formatting (and its prompt
 /// bytes) survive untouched.
@@ -128,7 +129,7 @@ internal static class OpenAiRequestPatcher
         }
 
         Separator(output, ref first);
-        output.Write("\"cache_prompt\":true}"u8);
+        output.Write(settings.IsolatePrompt ? "\"cache_prompt\":false}"u8 : "\"cache_prompt\":true}"u8);
         return new TranslationOutcome(true, null, stream, model);
     }
 

@@ -15,7 +15,8 @@ internal static class UpstreamRequestBuilder
         var lease = request.Lease ?? throw new InvalidOperationException("The request must be routed before it is built.");
         var body = request.Body ?? throw new InvalidOperationException("The request must be read before it is built.");
         var instance = lease.Instance;
-        var settings = new ChatRequestSettings(lease.Slot, instance.Options.MaxOutputTokens);
+        var settings = new ChatRequestSettings(lease.Slot, instance.Options.MaxOutputTokens, IsolatePrompt: lease.Isolated);
+        lease.LiftedSinceBuilt = false;
 
         TranslationOutcome outcome;
         PooledBuffer? output = null;

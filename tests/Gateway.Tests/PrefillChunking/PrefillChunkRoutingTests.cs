@@ -55,7 +55,7 @@ public sealed class PrefillChunkRoutingTests : IDisposable
     private async Task<(GatewayRequestContext Request, RoutingLease Lease)> RouteAsync(string user, ConversationFingerprint fingerprint)
     {
         var request = new GatewayRequestContext(ApiRoute.Messages, _time.GetTimestamp()) { User = user, Fingerprint = fingerprint };
-        request.Conversation = _conversations.Resolve(fingerprint, user, null);
+        request.Conversation = _conversations.Resolve(fingerprint, user, user, null);
         var task = _router.RouteAsync(request, request.Conversation, CancellationToken.None).AsTask();
         Assert.True(task.IsCompleted, "expected an immediate placement");
         return (request, (await task)!);

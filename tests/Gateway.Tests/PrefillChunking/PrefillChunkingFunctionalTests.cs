@@ -105,6 +105,29 @@ public sealed class PrefillChunkingFunctionalTests
     }
 
     [Fact]
+    public async Task Messages_PerUserLongPromptOnASlotNotKnownToBeItsOwn_FirstChunkReusesNothingTheRestReuseTheChunks()
+    {
+        await using var fake = await ChunkingFake.StartAsync();
+        await using var gateway = await GatewayHost.StartAsync(fake.Upstream.BaseUrl, new Dictionary<string, string?>(ChunkingOn) { ["Gateway:Isolation"] = "PerUser" });
+
+        using var response = await gateway.Client.SendAsync(Post(Long("project-a"))).WaitAsync(Bound);
+        await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var chunks = fake.Calls.Where(c => c.Kind == "completion").ToList();
+        var chat = Assert.Single(fake.Calls, c => c.Kind == "chat");
+        Assert.True(chunks.Count >= 2, $"{chunks.Count} chunks");
+        Assert.False(chunks[0].CachePrompt);
+        Assert.All(chunks.Skip(1), c => Assert.True(c.CachePrompt));
+
+        // The request, built again once its first chunk was in the slot, reuses the chunks (so chunking stays on).
+        Assert.True(chat.CachePrompt);
+        Assert.True(chat.CachedChars >= chunks[^1].Prompt.Length - 8, $"found {chat.CachedChars} of {chunks[^1].Prompt.Length}");
+        Assert.DoesNotContain(gateway.Logs.Lines, l => l.Contains("Prefill chunking is off", StringComparison.Ordinal));
+        Assert.Contains("+isolated", await RequestLineAsync(gateway), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Messages_ShortPromptArrivesBetweenChunks_NextChunkWaitsForItsFirstEvent()
     {
         var shortArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -269,8 +292,11 @@ public sealed class PrefillChunkingFunctionalTests
         return (usage["input_tokens"]!.GetValue<long>(), usage["cache_read_input_tokens"]!.GetValue<long>());
     }
 
-    /// <summary>One call the fake received: what kind, on which slot, the prompt (chunks) and what it found cached, in characters.</summary>
-    private sealed record FakeCall(string Kind, int Slot, string Prompt, int CachedChars, string Body);
+    /// <summary>
+    /// One call the fake received: what kind, on which slot, the prompt (chunks) and what it found cached, in characters
+    /// (nothing when it came with <c>cache_prompt: false</c>, as llama-server then computes the whole prompt).
+    /// </summary>
+    private sealed record FakeCall(string Kind, int Slot, string Prompt, int CachedChars, string Body, bool CachePrompt = true);
 
     /// <summary>The fake llama-server described on the class.</summary>
     private sealed class ChunkingFake
@@ -371,15 +397,15 @@ public sealed class PrefillChunkingFunctionalTests
         {
             var body = JsonNode.Parse(request.BodyText)!;
             Assert.Equal(0, body["n_predict"]!.GetValue<int>());
-            Assert.True(body["cache_prompt"]!.GetValue<bool>());
+            var cachePrompt = body["cache_prompt"]!.GetValue<bool>();
             var slot = body["id_slot"]!.GetValue<int>();
             var prompt = string.Concat(body["prompt"]!.AsArray().Select(id => _pieces[id!.GetValue<int>()]));
             var index = Interlocked.Increment(ref _chunks) - 1;
             Events.Enqueue($"chunk-{index}-arrived");
             await BeforeChunk(index);
-            var cached = ForgetChunks ? 0 : Common(_slots.GetValueOrDefault(slot, string.Empty), prompt);
+            var cached = ForgetChunks || !cachePrompt ? 0 : Common(_slots.GetValueOrDefault(slot, string.Empty), prompt);
             _slots[slot] = prompt;
-            Calls.Enqueue(new FakeCall("completion", slot, prompt, cached, request.BodyText));
+            Calls.Enqueue(new FakeCall("completion", slot, prompt, cached, request.BodyText, cachePrompt));
             Events.Enqueue($"chunk-{index}");
             var computed = (prompt.Length - cached) / 4;
             await http.Response.WriteAsync(string.Create(CultureInfo.InvariantCulture,
@@ -388,11 +414,13 @@ public sealed class PrefillChunkingFunctionalTests
 
         private async Task ChatAsync(HttpContext http, RecordedRequest request)
         {
-            var slot = JsonNode.Parse(request.BodyText)!["id_slot"]?.GetValue<int>() ?? 0;
+            var chat = JsonNode.Parse(request.BodyText)!;
+            var slot = chat["id_slot"]?.GetValue<int>() ?? 0;
+            var cachePrompt = chat["cache_prompt"]?.GetValue<bool>() ?? true;
             var prompt = Render(request.BodyText);
-            var cached = ChatIgnoresCache ? 0 : Common(_slots.GetValueOrDefault(slot, string.Empty), prompt);
+            var cached = ChatIgnoresCache || !cachePrompt ? 0 : Common(_slots.GetValueOrDefault(slot, string.Empty), prompt);
             _slots[slot] = prompt;
-            Calls.Enqueue(new FakeCall("chat", slot, prompt, cached, request.BodyText));
+            Calls.Enqueue(new FakeCall("chat", slot, prompt, cached, request.BodyText, cachePrompt));
             await FakeUpstream.StartStreamAsync(http);
             await BeforeFirstEvent(request.BodyText);
             var total = prompt.Length / 4;

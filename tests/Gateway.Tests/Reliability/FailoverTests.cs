@@ -384,7 +384,7 @@ public sealed class FailoverTests
                 MaxTokens = 32_000,
             };
             var request = new GatewayRequestContext(ApiRoute.Messages, _time.GetTimestamp()) { User = "alice", Fingerprint = fingerprint };
-            request.Conversation = _conversations.Resolve(fingerprint, "alice", null);
+            request.Conversation = _conversations.Resolve(fingerprint, "alice", "alice", null);
             return request;
         }
 

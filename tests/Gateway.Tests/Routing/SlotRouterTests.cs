@@ -52,7 +52,7 @@ public sealed class SlotRouterTests : IDisposable
         var request = new GatewayRequestContext(ApiRoute.Messages, _time.GetTimestamp()) { User = user, Fingerprint = fingerprint };
         if (RequestClassifier.Classify(request.Route, fingerprint) == RequestKind.Conversation)
         {
-            request.Conversation = _conversations.Resolve(fingerprint, user, null);
+            request.Conversation = _conversations.Resolve(fingerprint, user, user, null);
         }
 
         return request;

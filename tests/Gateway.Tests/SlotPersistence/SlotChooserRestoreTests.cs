@@ -68,7 +68,7 @@ public sealed class SlotChooserRestoreTests : IDisposable
 
         var fingerprint = Fingerprint(1, 2, 3);
         var request = new GatewayRequestContext(ApiRoute.Messages, _time.GetTimestamp()) { User = "alice", Fingerprint = fingerprint };
-        request.Conversation = _conversations.Resolve(fingerprint, "alice", null);
+        request.Conversation = _conversations.Resolve(fingerprint, "alice", "alice", null);
         var routing = _router.RouteAsync(request, request.Conversation, CancellationToken.None).AsTask();
         Assert.True(routing.IsCompleted);
 

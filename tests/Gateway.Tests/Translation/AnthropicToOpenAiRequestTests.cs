@@ -228,6 +228,16 @@ public sealed class AnthropicToOpenAiRequestTests
         Assert.Equal(512, JsonNode.Parse(output)!["max_tokens"]!.GetValue<int>());
     }
 
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void Translate_IsolatedPrompt_SendsCachePromptFalse(bool isolate, bool expected)
+    {
+        var (_, output) = Translate("""{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}""", new ChatRequestSettings(1, null, isolate));
+
+        Assert.Equal(expected, JsonNode.Parse(output)!["cache_prompt"]!.GetValue<bool>());
+    }
+
     [Fact]
     public void Translate_NoSlot_NoIdSlotButCachePrompt()
     {

@@ -32,6 +32,22 @@ public sealed class OpenAiRequestPatcherTests
         Assert.True(JsonNode.DeepEquals(expected, result));
     }
 
+    [Theory]
+    [InlineData("""{"prompt":"x","cache_prompt":true}""")]
+    [InlineData("""{"prompt":"x"}""")]
+    public void Patch_IsolatedPrompt_CachePromptFalseWhateverTheClientSent(string body)
+    {
+        foreach (var route in new[] { Chat, Completion })
+        {
+            var (_, output) = Patch(body, route, new ChatRequestSettings(2, null, IsolatePrompt: true));
+            var result = JsonNode.Parse(output)!.AsObject();
+
+            Assert.False(result["cache_prompt"]!.GetValue<bool>());
+            Assert.Equal(2, result["id_slot"]!.GetValue<int>());
+            Assert.Single(result, p => p.Key == "cache_prompt");
+        }
+    }
+
     /// <summary>Every spelling llama-server reads, in every numeric form a JSON number can take.</summary>
     [Theory]
     [InlineData("max_tokens", "128000", 4096, 4096)]
