@@ -27,6 +27,7 @@ internal static class ZeroUpstream
         app.MapPost("/v1/messages/count_tokens", async http =>
         {
             await Drain(http);
+            http.Response.ContentType = "application/json";
             await http.Response.WriteAsync("{\"input_tokens\":11500}");
         });
         app.MapPost("/v1/messages", http => Stream(http, anthropic));

@@ -91,7 +91,7 @@ internal sealed class UpstreamForwarder(
                 invoker = new PausableInvoker(invoker, paused);
             }
 
-            UpstreamHttpTransformer.UsePreparedBody(http, request.UpstreamBody);
+            UpstreamHttpTransformer.UsePreparedBody(http, request);
             instance.RequestStarted();
             try
             {

@@ -43,14 +43,11 @@ internal sealed class UpstreamHttpTransformer(GatewayRequestContext request, Res
     /// Makes the prepared upstream body the request body YARP forwards, before each attempt: the client's own body has
     /// been read and normalized already.
     /// </summary>
-    public static void UsePreparedBody(HttpContext httpContext, ReadOnlyMemory<byte> body)
+    public static void UsePreparedBody(HttpContext httpContext, GatewayRequestContext request)
     {
-        var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment)
-            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
-            : new MemoryStream(body.ToArray(), writable: false);
         var incoming = httpContext.Request;
-        incoming.Body = stream;
-        incoming.ContentLength = body.Length;
+        incoming.Body = new UpstreamBodyStream(request);
+        incoming.ContentLength = request.UpstreamBody.Length;
         incoming.Headers.Remove(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding);
         incoming.Headers.Remove(Microsoft.Net.Http.Headers.HeaderNames.ContentEncoding);
     }

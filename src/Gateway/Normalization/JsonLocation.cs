@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using LlamaGateway.Errors;
 
 namespace LlamaGateway.Normalization;
 
@@ -20,7 +21,10 @@ internal static class JsonLocation
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.PropertyName:
-                        path[^1] = reader.GetString()!;
+                        // Client-chosen names go into the error text: each is cut (BoundedText), decoded only if short.
+                        path[^1] = reader.ValueIsEscaped && reader.ValueSpan.Length <= BoundedText.MaxChars * 4
+                            ? BoundedText.Truncate(reader.GetString()!)
+                            : BoundedText.FromUtf8(reader.ValueSpan);
                         break;
                     case JsonTokenType.StartObject:
                         BumpIndex(path);
@@ -97,6 +101,6 @@ internal static class JsonLocation
             }
         }
 
-        return text.Length == 0 ? "the top level" : text.ToString();
+        return text.Length == 0 ? "the top level" : BoundedText.Truncate(text.ToString());
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using LlamaGateway.Pipeline;
 using LlamaGateway.Translation;
 
 namespace LlamaGateway.Normalization;
@@ -18,10 +19,11 @@ namespace LlamaGateway.Normalization;
 /// </summary>
 internal sealed class JsonTape : IDisposable
 {
-    // Its own pool for the same reason as BodyBufferPool: one tape per request in flight.
-    private static readonly ArrayPool<Entry> EntryPool = ArrayPool<Entry>.Create(maxArrayLength: 8 * 1024 * 1024, maxArraysPerBucket: 256);
+    // Its own pool for the same reason as BodyBufferPool, bounded the same way: one tape per request in flight, tapes
+    // of up to 4 MiB (a 8 MB body) kept, 32 MiB of them at most.
+    internal static readonly BoundedArrayPool<Entry> EntryPool = new(maxPooledLength: 256 * 1024, maxRetainedBytes: 32L * 1024 * 1024, maxArraysPerBucket: 256);
 
-    private readonly ReadOnlyMemory<byte> _json;
+    private ReadOnlyMemory<byte> _json;
     private Entry[] _entries;
     private int _count;
 
@@ -127,6 +129,9 @@ internal sealed class JsonTape : IDisposable
             _splices = null;
         }
 
+        // Whatever outlives the request with a reference to its tape must not keep the document's array (a large
+        // body's is left to the GC once returned) alive with it.
+        _json = default;
         var entries = _entries;
         _entries = [];
         if (entries.Length > 0)

@@ -42,10 +42,13 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
             {
                 return false;
             }
-            catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex)
+            catch (Exception ex) when (IsBadBody(ex) && !http.RequestAborted.IsCancellationRequested)
             {
-                request.Fail(ApiErrorKind.InvalidRequest, $"unreadable body: {ex.Message}");
-                await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Could not read the request body: {ex.Message}");
+                // Kestrel reports broken framing as BadHttpRequestException, except a chunk size that overflows
+                // (an IOException): both are the client's body, never the gateway's fault.
+                var why = BoundedText.Truncate(ex.Message);
+                request.Fail(ApiErrorKind.InvalidRequest, $"unreadable body: {why}");
+                await ApiErrorWriter.WriteAsync(http, request.ClientDialect, ApiErrorKind.InvalidRequest, $"Could not read the request body: {why}");
                 return false;
             }
 
@@ -136,6 +139,8 @@ internal sealed class RequestBodyReader(IOptionsMonitor<GatewayOptions> options,
 
         return false;
     }
+
+    private static bool IsBadBody(Exception ex) => ex is Microsoft.AspNetCore.Http.BadHttpRequestException or IOException;
 
     private static Task RejectTooLargeAsync(HttpContext http, GatewayRequestContext request, long limit)
     {

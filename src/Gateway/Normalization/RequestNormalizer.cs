@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Errors;
 
 namespace LlamaGateway.Normalization;
 
@@ -77,12 +78,12 @@ internal static class RequestNormalizer
         catch (JsonException e)
         {
             var at = JsonLocation.OffsetOf(body, e);
-            return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {e.Message}");
+            return NormalizationOutcome.Fail($"request body is not valid JSON (in {JsonLocation.Describe(body, at)}): {BoundedText.Truncate(e.Message)}");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Not expected from validated input: the contract is to never throw, so even a bug becomes a 400 that says where.
-            return NormalizationOutcome.Fail($"request body could not be normalized (in {JsonLocation.Describe(body, pass.Position)}): {e.GetType().Name}: {e.Message}");
+            return NormalizationOutcome.Fail($"request body could not be normalized (in {JsonLocation.Describe(body, pass.Position)}): {e.GetType().Name}: {BoundedText.Truncate(e.Message)}");
         }
         finally
         {

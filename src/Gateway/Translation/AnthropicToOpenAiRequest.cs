@@ -844,7 +844,8 @@ internal static class AnthropicToOpenAiRequest
         long? requested = null;
         if (root.TryGetProperty("max_tokens"u8, out var maxTokens) && maxTokens.ValueKind != JsonValueKind.Null)
         {
-            if (maxTokens.ValueKind != JsonValueKind.Number || !maxTokens.TryGetInt64(out var value) || value < 1)
+            // Any notation of an integer (128000, 1e5, 1000.0), as llama-server would read it; huge ones are clamped.
+            if (maxTokens.ValueKind != JsonValueKind.Number || !OutputTokenLimit.TryRead(maxTokens.Raw, out var value) || value < 1)
             {
                 throw new TranslationException("max_tokens must be a positive integer");
             }
@@ -852,18 +853,9 @@ internal static class AnthropicToOpenAiRequest
             requested = value;
         }
 
-        var limit = settings.MaxOutputTokens;
-        long? effective = (requested, limit) switch
+        if (OutputTokenLimit.Effective(requested, settings.MaxOutputTokens) is { } tokens)
         {
-            ({ } r, { } l) => Math.Min(r, l),
-            ({ } r, null) => r,
-            (null, { } l) => l,
-            _ => null,
-        };
-
-        if (effective is { } tokens)
-        {
-            writer.WriteNumber("max_tokens"u8, Math.Min(tokens, int.MaxValue));
+            writer.WriteNumber("max_tokens"u8, tokens);
         }
     }
 

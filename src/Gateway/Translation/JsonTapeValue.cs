@@ -37,6 +37,9 @@ internal readonly struct JsonTapeValue
     /// <summary>The value as written (strings with quotes, containers whole).</summary>
     public ReadOnlySpan<byte> Raw => _tape.RawAt(_index);
 
+    /// <summary>Where <see cref="Raw"/> starts in the tape's document.</summary>
+    public int RawStart => _tape.EntryAt(_index).Start - (_tape.TypeAt(_index) == JsonTokenType.String ? 1 : 0);
+
     /// <summary>A string's content between its quotes, escaped as written.</summary>
     public ReadOnlySpan<byte> RawString => _tape.ValueAt(_index);
 

@@ -1,152 +1,162 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
+using LlamaGateway.Normalization;
 using LlamaGateway.Pipeline;
+using LlamaGateway.Reliability;
+using LlamaGateway.Errors;
 
 namespace LlamaGateway.Translation;
 
-/// <summary>Adds <c>id_slot</c> and <c>cache_prompt</c> to an OpenAI-dialect body and clamps its max tokens.</summary>
+/// <summary>
+/// Applies the gateway's ownership of fields (<see cref="FieldPolicy"/>, docs/fields.md) to an OpenAI-dialect body
+/// bound for llama-server: <c>id_slot</c> and <c>cache_prompt</c> become the gateway's (<c>cache_prompt</c> false only
+/// for a request kept off other users' tokens, <c>Gateway:Isolation</c> PerUser), the output limit in whichever
+/// spelling llama-server would obey becomes one clamped limit, and the fields that would reach other slots are refused
+/// or dropped. Every other top-level property is copied byte for byte, so a client's own formatting (and its prompt
+/// bytes) survive untouched.
+/// </summary>
 /// <remarks>
-/// Works on <c>/v1/chat/completions</c> and <c>/completion</c> bodies alike: every top-level property is copied
-/// byte for byte except the ones it owns, so a client's own formatting (and its prompt bytes) survive untouched.
-/// llama-server reads <c>n_predict</c>, then <c>max_completion_tokens</c>, then <c>max_tokens</c>, so all three
-/// are clamped; a negative value means "no limit" there and is clamped too.
+/// Works from the body's tape: the top-level members are found by jumping over each value, not by reading a 100 KB
+/// body again. A first pass checks what the gateway owns (the same check as the shape check's, so a body that slipped
+/// past it still fails here rather than going upstream un-owned) and finds the limit; the second writes the result
+/// straight into the output, which stays empty on failure.
 /// </remarks>
 internal static class OpenAiRequestPatcher
 {
-    public static TranslationOutcome Patch(ReadOnlySpan<byte> openAiBody, in ChatRequestSettings settings, IBufferWriter<byte> output)
+    /// <summary>As the tape overload, parsing <paramref name="openAiBody"/> first (tests and callers without a tape).</summary>
+    public static TranslationOutcome Patch(ReadOnlySpan<byte> openAiBody, ApiRoute route, in ChatRequestSettings settings, IBufferWriter<byte> output)
     {
-        using var buffer = new PooledBuffer(openAiBody.Length + 64);
-        var stream = false;
-        var model = string.Empty;
-        var sawLimit = false;
+        JsonTape tape;
         try
         {
-            var reader = new Utf8JsonReader(openAiBody);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return TranslationOutcome.Fail("request body must be a JSON object");
-            }
-
-            buffer.Write("{"u8);
-            var first = true;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var propertyStart = (int)reader.TokenStartIndex;
-                var kind = Classify(ref reader);
-                reader.Read();
-                var valueStart = (int)reader.TokenStartIndex;
-                var valueKind = reader.TokenType;
-                long number = 0;
-                var isInteger = valueKind == JsonTokenType.Number && reader.TryGetInt64(out number);
-                if (kind == PropertyKind.Model && valueKind == JsonTokenType.String)
-                {
-                    model = reader.GetString()!;
-                }
-
-                reader.Skip();
-                var propertyEnd = (int)reader.BytesConsumed;
-
-                switch (kind)
-                {
-                    case PropertyKind.Owned:
-                        continue;
-                    case PropertyKind.Stream:
-                        stream = valueKind == JsonTokenType.True;
-                        break;
-                    case PropertyKind.Limit:
-                        sawLimit = true;
-                        if (settings.MaxOutputTokens is { } limit
-                            && (valueKind == JsonTokenType.Null || (isInteger && (number < 0 || number > limit))))
-                        {
-                            Separator(buffer, ref first);
-                            buffer.Write(openAiBody[propertyStart..valueStart]);
-                            WriteInt(buffer, limit);
-                            continue;
-                        }
-
-                        break;
-                }
-
-                Separator(buffer, ref first);
-                buffer.Write(openAiBody[propertyStart..propertyEnd]);
-            }
-
-            if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
-            {
-                return TranslationOutcome.Fail("request body must be a single JSON object");
-            }
-
-            if (!sawLimit && settings.MaxOutputTokens is { } cap)
-            {
-                Separator(buffer, ref first);
-                buffer.Write("\"max_tokens\":"u8);
-                WriteInt(buffer, cap);
-            }
-
-            if (settings.IdSlot is { } slot)
-            {
-                Separator(buffer, ref first);
-                buffer.Write("\"id_slot\":"u8);
-                WriteInt(buffer, slot);
-            }
-
-            Separator(buffer, ref first);
-            buffer.Write(settings.IsolatePrompt ? "\"cache_prompt\":false}"u8 : "\"cache_prompt\":true}"u8);
+            tape = JsonTape.Parse(openAiBody.ToArray(), RequestNormalizer.MaxDepth);
         }
         catch (JsonException e)
         {
-            return TranslationOutcome.Fail($"request body is not valid JSON: {e.Message}");
+            return TranslationOutcome.Fail($"request body is not valid JSON: {BoundedText.Truncate(e.Message)}");
         }
 
-        output.Write(buffer.WrittenSpan);
+        using (tape)
+        {
+            return Patch(tape, route, settings, output);
+        }
+    }
+
+    public static TranslationOutcome Patch(JsonTape tape, ApiRoute route, in ChatRequestSettings settings, IBufferWriter<byte> output)
+    {
+        if (tape.Count == 0 || tape.TypeAt(0) != JsonTokenType.StartObject)
+        {
+            return TranslationOutcome.Fail("request body must be a JSON object");
+        }
+
+        var end = tape.EndAt(0) - 1;
+        var stream = false;
+        var model = string.Empty;
+        long? requested = null;
+        var requestedRank = int.MaxValue;
+        for (var name = 1; name < end; name = tape.EndAt(name + 1))
+        {
+            var value = name + 1;
+            var rule = FieldPolicy.Find(route, tape, name);
+            if (!rule.IsKnown)
+            {
+                continue;
+            }
+
+            if (rule.Ownership != FieldOwnership.Passed && RequestShapeCheck.CheckField(rule, tape, value) is { } problem)
+            {
+                return TranslationOutcome.Fail(problem);
+            }
+
+            var type = tape.TypeAt(value);
+            if (rule.Ownership == FieldOwnership.OutputLimit && type == JsonTokenType.Number && FieldPolicy.LimitRank(rule) < requestedRank)
+            {
+                OutputTokenLimit.TryRead(tape.ValueAt(value), out var limit);
+                requested = limit;
+                requestedRank = FieldPolicy.LimitRank(rule);
+            }
+            else if (rule.Name == "stream")
+            {
+                stream = type == JsonTokenType.True;
+            }
+            else if (rule.Name == "model" && type == JsonTokenType.String)
+            {
+                model = new JsonTapeValue(tape, value).GetString();
+            }
+        }
+
+        var json = tape.Json;
+        output.Write("{"u8);
+        var first = true;
+        for (var name = 1; name < end; name = tape.EndAt(name + 1))
+        {
+            var value = name + 1;
+            var rule = FieldPolicy.Find(route, tape, name);
+            switch (rule.Ownership)
+            {
+                case FieldOwnership.Passed or FieldOwnership.SinglePrompt:
+                    break;
+                case FieldOwnership.Capped when tape.TypeAt(value) == JsonTokenType.Number && OverCap(tape.ValueAt(value), rule.Max):
+                    Separator(output, ref first);
+                    output.Write(tape.RawAt(name));
+                    output.Write(":"u8);
+                    WriteInt(output, (long)rule.Max);
+                    continue;
+                case FieldOwnership.Capped:
+                    break;
+                default:
+                    // Replaced, dropped, the limit (written once below), n (checked to be 1), lora (checked empty).
+                    continue;
+            }
+
+            Separator(output, ref first);
+            output.Write(json[(tape.EntryAt(name).Start - 1)..ValueEnd(tape, value)]);
+        }
+
+        if (OutputTokenLimit.Effective(requested, settings.MaxOutputTokens) is { } effective)
+        {
+            Separator(output, ref first);
+            output.Write(FieldPolicy.LimitName(route));
+            WriteInt(output, effective);
+        }
+
+        if (settings.IdSlot is { } slot)
+        {
+            Separator(output, ref first);
+            output.Write("\"id_slot\":"u8);
+            WriteInt(output, slot);
+        }
+
+        Separator(output, ref first);
+        output.Write(settings.IsolatePrompt ? "\"cache_prompt\":false}"u8 : "\"cache_prompt\":true}"u8);
         return new TranslationOutcome(true, null, stream, model);
     }
 
-    private static PropertyKind Classify(ref Utf8JsonReader reader)
+    /// <summary>Just past a value's last byte (a string's closing quote, a container's closing bracket).</summary>
+    private static int ValueEnd(JsonTape tape, int value)
     {
-        if (reader.ValueTextEquals("id_slot"u8) || reader.ValueTextEquals("cache_prompt"u8))
-        {
-            return PropertyKind.Owned;
-        }
-
-        if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
-            || reader.ValueTextEquals("n_predict"u8))
-        {
-            return PropertyKind.Limit;
-        }
-
-        if (reader.ValueTextEquals("stream"u8))
-        {
-            return PropertyKind.Stream;
-        }
-
-        return reader.ValueTextEquals("model"u8) ? PropertyKind.Model : PropertyKind.Other;
+        ref readonly var entry = ref tape.EntryAt(value);
+        return entry.Start + entry.Length + (entry.Type == JsonTokenType.String ? 1 : 0);
     }
 
-    private static void Separator(PooledBuffer buffer, ref bool first)
+    private static bool OverCap(ReadOnlySpan<byte> number, double cap) =>
+        double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > cap;
+
+    private static void Separator(IBufferWriter<byte> output, ref bool first)
     {
         if (!first)
         {
-            buffer.Write(","u8);
+            output.Write(","u8);
         }
 
         first = false;
     }
 
-    private static void WriteInt(PooledBuffer buffer, long value)
+    private static void WriteInt(IBufferWriter<byte> output, long value)
     {
-        var span = buffer.GetSpan(20);
+        var span = output.GetSpan(20);
         Utf8Formatter.TryFormat(value, span, out var written);
-        buffer.Advance(written);
-    }
-
-    private enum PropertyKind
-    {
-        Other,
-        Owned,
-        Limit,
-        Stream,
-        Model,
+        output.Advance(written);
     }
 }

@@ -38,11 +38,18 @@ internal static class UpstreamRequestBuilder
             case ApiRoute.Messages:
                 request.UpstreamPath = ApiRoute.Messages.Path();
                 outcome = request.BodyTape is { } passTape ? MessagesPassThrough(passTape) : MessagesPassThrough(body.WrittenSpan);
+                if (outcome.Success && request.BodyTape is { } limitTape && settings.MaxOutputTokens is { } cap)
+                {
+                    output = ClampMaxTokens(limitTape, cap);
+                }
+
                 break;
             default:
                 request.UpstreamPath = request.Route.Path();
                 output = new PooledBuffer(body.WrittenCount + 512);
-                outcome = OpenAiRequestPatcher.Patch(body.WrittenSpan, settings, output);
+                outcome = request.BodyTape is { } patchTape
+                    ? OpenAiRequestPatcher.Patch(patchTape, request.Route, settings, output)
+                    : OpenAiRequestPatcher.Patch(body.WrittenSpan, request.Route, settings, output);
                 break;
         }
 
@@ -88,6 +95,62 @@ internal static class UpstreamRequestBuilder
         }
 
         return new TranslationOutcome(true, null, stream, model);
+    }
+
+    /// <summary>
+    /// The pass-through body with its <c>max_tokens</c> clamped to the instance's <c>MaxOutputTokens</c> (llama-server's own
+    /// /v1/messages obeys it, and takes 4096 when it is missing), or null when the body already keeps within it.
+    /// Only the number is replaced: the rest goes upstream byte for byte.
+    /// </summary>
+    private static PooledBuffer? ClampMaxTokens(Normalization.JsonTape tape, int cap)
+    {
+        var root = tape.Root;
+        if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var json = tape.Json;
+        PooledBuffer output;
+        if (root.TryGetProperty("max_tokens"u8, out var maxTokens))
+        {
+            // The shape check let only an integer of 1 and up, or null, through.
+            if (maxTokens.ValueKind == System.Text.Json.JsonValueKind.Number && OutputTokenLimit.TryRead(maxTokens.Raw, out var requested) && requested <= cap)
+            {
+                return null;
+            }
+
+            var start = maxTokens.RawStart;
+            output = new PooledBuffer(json.Length + 16);
+            output.Write(json[..start]);
+            WriteInt(output, cap);
+            output.Write(json[(start + maxTokens.Raw.Length)..]);
+            return output;
+        }
+
+        if (cap >= AnthropicDefaultMaxTokens)
+        {
+            return null;
+        }
+
+        // Missing (or null): llama-server would take its default, past the cap. Added before the object's end.
+        var close = tape.EntryAt(tape.EndAt(0) - 1).Start;
+        output = new PooledBuffer(json.Length + 32);
+        output.Write(json[..close]);
+        output.Write(tape.EndAt(0) > 2 ? ",\"max_tokens\":"u8 : "\"max_tokens\":"u8);
+        WriteInt(output, cap);
+        output.Write(json[close..]);
+        return output;
+    }
+
+    /// <summary>What llama-server's /v1/messages generates at most when a request has no max_tokens.</summary>
+    private const int AnthropicDefaultMaxTokens = 4096;
+
+    private static void WriteInt(PooledBuffer output, long value)
+    {
+        var span = output.GetSpan(20);
+        System.Buffers.Text.Utf8Formatter.TryFormat(value, span, out var written);
+        output.Advance(written);
     }
 
     private static TranslationOutcome MessagesPassThrough(ReadOnlySpan<byte> body)
